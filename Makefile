@@ -1,7 +1,7 @@
 # The README's commands. Each creates or reuses .venv and installs the pinned
 # dependencies itself, so a fresh machine with Python 3.11 needs nothing else.
 
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
