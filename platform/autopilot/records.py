@@ -33,7 +33,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["MONITOR_ACTOR", "NAMESPACE", "BufferStats", "Label", "PredictionRecord", "RecordBuffer", "Sink"]
+__all__ = [
+    "MONITOR_ACTOR",
+    "NAMESPACE",
+    "BufferStats",
+    "Label",
+    "PredictionRecord",
+    "RecordBuffer",
+    "Sink",
+]
 
 #: The sink: ``ray.get_actor(MONITOR_ACTOR, namespace=NAMESPACE)`` with
 #: ``ingest.remote(list[dict])`` and ``ingest_labels.remote(list[dict])``.
