@@ -1,0 +1,885 @@
+"""The Monitor: prediction log, late labels, recent windows, and the questions the controller asks.
+
+Two layers, as everywhere in Autopilot:
+
+:class:`MonitorStore`
+    Plain Python, unit-testable without Ray. Every record and label is
+    written to SQLite (WAL mode) *before* it is acknowledged, so a restart
+    loses nothing that was acknowledged; recent rows per model version are
+    also kept in memory (bounded deques) for fast window questions.
+:class:`MonitorActor` / :func:`start_monitor`
+    The Ray actor, named ``"autopilot-monitor"`` in namespace ``"autopilot"``,
+    a thin wrapper that forwards to a store.
+
+Records and labels arrive as plain dicts (:class:`autopilot.records.PredictionRecord`
+and :class:`autopilot.records.Label` ``to_dict()``), one record per predicted
+row. Labels join predictions by ``(model, request_id)`` whichever arrives
+first: a label waits in the ``labels`` table until its prediction shows up.
+A record's per-row *score* (1/0 correct for classifiers, minus the absolute
+error for regressors) is stored when the join happens, so per-arm canary
+statistics are one SQL aggregate.
+
+What the store answers
+----------------------
+- :meth:`~MonitorStore.drift_report`: the current feature window of a version
+  against its stored reference profile (``stats.ReferenceProfile``).
+- :meth:`~MonitorStore.performance`: labelled metrics of a version's window
+  (the task's built-ins and any registered custom metric).
+- :meth:`~MonitorStore.estimated_accuracy`: CBPE-style accuracy estimate from
+  the calibrated probabilities of rows still waiting for labels.
+- :meth:`~MonitorStore.prediction_distribution`, :meth:`~MonitorStore.series`
+  (latency and error series per time bucket), :meth:`~MonitorStore.traffic`,
+  :meth:`~MonitorStore.arm_stats` (cumulative canary counts since a time),
+  :meth:`~MonitorStore.detectors` (Page-Hinkley, ADWIN and DDM on each
+  version's error stream) and :meth:`~MonitorStore.anomalies` (latency and
+  error-rate anomalies).
+- :meth:`~MonitorStore.labelled_frame`: labelled rows as a DataFrame, for
+  retraining data windows and the offline gate.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autopilot.errors import ControlError
+
+__all__ = [
+    "MONITOR_ACTOR",
+    "NAMESPACE",
+    "DetectorState",
+    "MonitorStore",
+    "SeriesPoint",
+    "get_monitor",
+    "start_monitor",
+]
+
+NAMESPACE = "autopilot"
+MONITOR_ACTOR = "autopilot-monitor"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    ts REAL NOT NULL,
+    features TEXT NOT NULL,
+    prediction TEXT,
+    proba TEXT,
+    latency_ms REAL NOT NULL,
+    error TEXT,
+    cache_hit INTEGER NOT NULL,
+    caller_key TEXT,
+    shadow INTEGER NOT NULL,
+    label TEXT,
+    score REAL
+);
+CREATE INDEX IF NOT EXISTS predictions_mvt ON predictions (model, version, ts);
+CREATE INDEX IF NOT EXISTS predictions_req ON predictions (model, request_id);
+CREATE TABLE IF NOT EXISTS labels (
+    model TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    ts REAL NOT NULL,
+    PRIMARY KEY (model, request_id)
+);
+CREATE TABLE IF NOT EXISTS models (
+    model TEXT PRIMARY KEY,
+    task TEXT,
+    classes TEXT NOT NULL,
+    target TEXT NOT NULL
+);
+"""
+
+_RECORD_KEYS = ("request_id", "model", "version", "features", "latency_ms", "ts")
+
+
+def _norm(value: Any) -> Any:
+    """Canonical form for label/prediction comparison: 1, 1.0 and '1' all match."""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+@dataclass
+class _Row:
+    """One prediction held in a version's in-memory window (mutable: labels join later)."""
+
+    request_id: str
+    version: str
+    ts: float
+    features: dict[str, Any]
+    prediction: Any
+    proba: list[float] | None
+    latency_ms: float
+    error: bool
+    shadow: bool
+    label: Any = None
+    score: float | None = None
+
+
+@dataclass
+class _ModelInfo:
+    task: str | None = None  # None: inferred from the first labelled rows
+    classes: tuple[str, ...] = ()
+    target: str = "label"
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """Requests, errors and latency in one time bucket of a version's window."""
+
+    start: float
+    requests: int
+    errors: int
+    error_rate: float
+    p50_latency_ms: float
+    p95_latency_ms: float
+
+
+@dataclass(frozen=True)
+class DetectorState:
+    """Streaming detectors on one version's error stream (1 = wrong, 0 = right).
+
+    ``fired`` names the detectors that signalled a change since the last
+    :meth:`MonitorStore.reset_detectors`; ``first_at`` is the count of labelled
+    rows at each first signal.
+    """
+
+    version: str
+    n: int
+    fired: tuple[str, ...]
+    first_at: Mapping[str, int] = field(default_factory=dict)
+
+
+def _default_detectors() -> dict[str, Any]:
+    from autopilot.stats import ADWIN, DDM, PageHinkley
+
+    return {"page_hinkley": PageHinkley(), "adwin": ADWIN(), "ddm": DDM()}
+
+
+class MonitorStore:
+    """Durable prediction log with per-version windows, label joins and window questions.
+
+    Parameters
+    ----------
+    path
+        SQLite file (its folder is created) or ``":memory:"``.
+    window_rows
+        Rows kept in memory per (model, version).
+    detector_factory
+        Returns fresh streaming detectors ``{name: obj with update(x) -> bool}``
+        for a version's error stream; defaults to ``stats`` Page-Hinkley, ADWIN
+        and DDM.
+    clock
+        Time source for label timestamps when a label has none.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        window_rows: int = 5000,
+        detector_factory: Callable[[], dict[str, Any]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if window_rows < 1:
+            raise ValueError(f"window_rows must be >= 1, got {window_rows}")
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.window_rows = int(window_rows)
+        self._detector_factory = detector_factory or _default_detectors
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30.0)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a crash of this process (an actor restart): committed
+        # transactions are in the WAL file before commit returns.
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.executescript(_SCHEMA)
+        self._conn.commit()
+        self._windows: dict[tuple[str, str], deque[_Row]] = {}
+        self._index: dict[tuple[str, str], list[_Row]] = {}  # (model, request_id) -> rows
+        self._models: dict[str, _ModelInfo] = {}
+        self._references: dict[tuple[str, str], Any] = {}
+        self._detectors: dict[tuple[str, str], dict[str, Any]] = {}
+        self._det_n: dict[tuple[str, str], int] = {}
+        self._det_fired: dict[tuple[str, str], dict[str, int]] = {}
+        self.rejected = 0
+        self._load()
+
+    # ------------------------------------------------------------------ set-up
+
+    def configure(
+        self,
+        model: str,
+        *,
+        task: str | None = None,
+        classes: Sequence[Any] = (),
+        target: str = "label",
+    ) -> None:
+        """Tell the store a model's task, class order (of ``proba``) and target column name."""
+        if task not in (None, "classification", "regression"):
+            raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
+        info = _ModelInfo(task, tuple(_norm(c) for c in classes), target)
+        with self._lock:
+            self._models[model] = info
+            self._conn.execute(
+                "INSERT OR REPLACE INTO models (model, task, classes, target) VALUES (?,?,?,?)",
+                (model, task, json.dumps(list(info.classes)), target),
+            )
+            self._conn.commit()
+
+    def set_reference(self, model: str, version: str, profile: Any) -> None:
+        """Store a version's reference profile (a ``stats.ReferenceProfile`` or its dict)."""
+        if isinstance(profile, Mapping):
+            from autopilot.stats import ReferenceProfile
+
+            profile = ReferenceProfile.from_dict(dict(profile))
+        with self._lock:
+            self._references[(model, str(version))] = profile
+
+    def has_reference(self, model: str, version: str) -> bool:
+        return (model, str(version)) in self._references
+
+    def _load(self) -> None:
+        """Rebuild models, windows and detectors from SQLite after a restart."""
+        for model, task, classes, target in self._conn.execute("SELECT * FROM models"):
+            self._models[model] = _ModelInfo(task, tuple(json.loads(classes)), target)
+        pairs = self._conn.execute("SELECT DISTINCT model, version FROM predictions").fetchall()
+        for model, version in pairs:
+            rows = self._conn.execute(
+                "SELECT request_id, ts, features, prediction, proba, latency_ms, error, shadow,"
+                " label, score FROM predictions WHERE model = ? AND version = ?"
+                " ORDER BY id DESC LIMIT ?",
+                (model, version, self.window_rows),
+            ).fetchall()
+            for r in reversed(rows):
+                row = _Row(
+                    request_id=r[0], version=version, ts=r[1], features=json.loads(r[2]),
+                    prediction=None if r[3] is None else json.loads(r[3]),
+                    proba=None if r[4] is None else json.loads(r[4]),
+                    latency_ms=r[5], error=r[6] is not None, shadow=bool(r[7]),
+                    label=None if r[8] is None else json.loads(r[8]), score=r[9],
+                )
+                self._append(model, version, row)
+                if row.score is not None and not row.error:
+                    self._feed_detectors(model, version, row)
+
+    # ------------------------------------------------------------------- ingest
+
+    def ingest(self, records: Iterable[Mapping[str, Any]]) -> int:
+        """Store prediction records; returns how many were durably stored (acknowledged).
+
+        Malformed records (missing a required key) are rejected and counted in
+        :attr:`rejected`; a record already stored (a retried batch) is
+        acknowledged again without a second row.
+        """
+        good: list[dict[str, Any]] = []
+        for rec in records:
+            if not isinstance(rec, Mapping) or any(k not in rec for k in _RECORD_KEYS):
+                self.rejected += 1
+                continue
+            if not isinstance(rec["features"], Mapping):
+                self.rejected += 1
+                continue
+            good.append(dict(rec))
+        if not good:
+            return 0
+        with self._lock:
+            by_model: dict[str, list[str]] = {}
+            for rec in good:
+                by_model.setdefault(str(rec["model"]), []).append(str(rec["request_id"]))
+            waiting: dict[tuple[str, str], Any] = {}
+            for model, ids in by_model.items():
+                for chunk in _chunks(ids, 500):
+                    q = ",".join("?" * len(chunk))
+                    for rid, lab in self._conn.execute(
+                        "SELECT request_id, label FROM labels"
+                        f" WHERE model = ? AND request_id IN ({q})",
+                        (model, *chunk),
+                    ):
+                        waiting[(model, rid)] = json.loads(lab)
+            rows: list[tuple[Any, ...]] = []
+            mem: list[tuple[str, str, _Row]] = []
+            for rec in good:
+                model, version, rid = str(rec["model"]), str(rec["version"]), str(rec["request_id"])
+                error = rec.get("error")
+                row = _Row(
+                    request_id=rid, version=version, ts=float(rec["ts"]),
+                    features=dict(rec["features"]),
+                    prediction=rec.get("prediction"), proba=rec.get("proba"),
+                    latency_ms=float(rec["latency_ms"]), error=error is not None,
+                    shadow=bool(rec.get("shadow", False)),
+                )
+                if (model, rid) in waiting and not row.error:
+                    row.label = waiting[(model, rid)]
+                    row.score = self._score(model, row.prediction, row.label)
+                rows.append((
+                    rid, model, version, row.ts, json.dumps(row.features),
+                    None if row.prediction is None else json.dumps(row.prediction),
+                    None if row.proba is None else json.dumps(row.proba),
+                    row.latency_ms, None if error is None else str(error),
+                    int(bool(rec.get("cache_hit", False))), rec.get("caller_key"),
+                    int(row.shadow), None if row.label is None else json.dumps(row.label),
+                    row.score,
+                ))
+                mem.append((model, version, row))
+            # A retried batch (the actor restarted after writing but before answering) must
+            # not be stored twice: skip records whose (request, version, shadow, error) exists.
+            fresh: list[tuple[Any, ...]] = []
+            fresh_mem: list[tuple[str, str, _Row]] = []
+            for tup, m in zip(rows, mem, strict=True):
+                exists = self._conn.execute(
+                    "SELECT 1 FROM predictions WHERE model = ? AND request_id = ? AND version = ?"
+                    " AND shadow = ? AND (error IS ?)",
+                    (tup[1], tup[0], tup[2], tup[11], tup[8]),
+                ).fetchone()
+                if exists is None:
+                    fresh.append(tup)
+                    fresh_mem.append(m)
+            self._conn.executemany(
+                "INSERT INTO predictions (request_id, model, version, ts, features, prediction,"
+                " proba, latency_ms, error, cache_hit, caller_key, shadow, label, score)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                fresh,
+            )
+            self._conn.commit()  # durable before we acknowledge
+            for model, version, row in fresh_mem:
+                self._append(model, version, row)
+                if row.score is not None:
+                    self._feed_detectors(model, version, row)
+        return len(good)
+
+    def ingest_labels(self, labels: Iterable[Mapping[str, Any]]) -> int:
+        """Store labels and join them to their predictions; returns how many were stored.
+
+        A second label for the same request replaces the first (corrections happen).
+        """
+        good: list[tuple[str, str, Any, float]] = []
+        for lab in labels:
+            if not isinstance(lab, Mapping) or any(k not in lab for k in ("request_id", "model")):
+                self.rejected += 1
+                continue
+            if lab.get("label") is None:
+                self.rejected += 1
+                continue
+            ts = _as_float(lab.get("ts"))
+            good.append((str(lab["model"]), str(lab["request_id"]), lab["label"],
+                         self._clock() if ts is None else ts))
+        if not good:
+            return 0
+        with self._lock:
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO labels (model, request_id, label, ts) VALUES (?,?,?,?)",
+                [(m, r, json.dumps(lab), ts) for m, r, lab, ts in good],
+            )
+            updates: list[tuple[Any, ...]] = []
+            for model, rid, lab, _ts in good:
+                for pk, pred in self._conn.execute(
+                    "SELECT id, prediction FROM predictions WHERE model = ? AND request_id = ?"
+                    " AND error IS NULL",
+                    (model, rid),
+                ).fetchall():
+                    p = None if pred is None else json.loads(pred)
+                    updates.append((json.dumps(lab), self._score(model, p, lab), pk))
+            self._conn.executemany("UPDATE predictions SET label = ?, score = ? WHERE id = ?",
+                                   updates)
+            self._conn.commit()
+            for model, rid, lab, _ts in good:
+                for row in self._index.get((model, rid), ()):
+                    if row.error:
+                        continue
+                    first = row.score is None
+                    row.label = lab
+                    row.score = self._score(model, row.prediction, lab)
+                    if first:
+                        self._feed_detectors(model, row.version, row)
+        return len(good)
+
+    # ---------------------------------------------------------------- internals
+
+    def _append(self, model: str, version: str, row: _Row) -> None:
+        key = (model, version)
+        win = self._windows.get(key)
+        if win is None:
+            win = self._windows[key] = deque()
+        if len(win) >= self.window_rows:
+            old = win.popleft()
+            lst = self._index.get((model, old.request_id))
+            if lst is not None:
+                lst[:] = [r for r in lst if r is not old]
+                if not lst:
+                    del self._index[(model, old.request_id)]
+        win.append(row)
+        self._index.setdefault((model, row.request_id), []).append(row)
+
+    def _task(self, model: str, prediction: Any = None, label: Any = None) -> str:
+        info = self._models.get(model)
+        if info is not None and info.task is not None:
+            return info.task
+        # Unconfigured model: a fractional number is a regression value, anything else a class.
+        for v in (prediction, label):
+            if isinstance(v, float) and not v.is_integer():
+                return "regression"
+        return "classification"
+
+    def _score(self, model: str, prediction: Any, label: Any) -> float | None:
+        if prediction is None or label is None:
+            return None
+        if self._task(model, prediction, label) == "classification":
+            return 1.0 if _norm(prediction) == _norm(label) else 0.0
+        p, y = _as_float(prediction), _as_float(label)
+        return None if p is None or y is None else -abs(p - y)
+
+    def _feed_detectors(self, model: str, version: str, row: _Row) -> None:
+        """Feed the error stream: 1 - score for classifiers, the absolute error for regressors."""
+        if row.score is None or row.shadow:
+            return
+        key = (model, version)
+        dets = self._detectors.get(key)
+        if dets is None:
+            dets = self._detectors[key] = self._detector_factory()
+            self._det_fired[key] = {}
+            self._det_n[key] = 0
+        x = 1.0 - row.score if self._task(model) == "classification" else -row.score
+        self._det_n[key] += 1
+        for name, det in dets.items():
+            if det.update(x) and name not in self._det_fired[key]:
+                self._det_fired[key][name] = self._det_n[key]
+
+    def _rows(self, model: str, version: str, *, include_shadow: bool = True) -> list[_Row]:
+        win = self._windows.get((model, str(version)), deque())
+        return [r for r in win if include_shadow or not r.shadow]
+
+    # ---------------------------------------------------------------- questions
+
+    def versions(self, model: str) -> list[str]:
+        """Versions with rows in memory for ``model``."""
+        with self._lock:
+            return sorted({v for (m, v) in self._windows if m == model}, key=_version_key)
+
+    def count(self, model: str | None = None, *, served_only: bool = False) -> int:
+        """Stored prediction records (``served_only``: answers returned to callers).
+
+        Served means not a shadow copy and not an error record (the caller of an
+        erroring version got the fallback's answer, which is its own record).
+        """
+        sql = "SELECT COUNT(*) FROM predictions"
+        clauses, params = [], []
+        if model is not None:
+            clauses.append("model = ?")
+            params.append(model)
+        if served_only:
+            clauses.append("shadow = 0 AND error IS NULL")
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        with self._lock:
+            return int(self._conn.execute(sql, params).fetchone()[0])
+
+    def label_count(self, model: str, since: float | None = None) -> int:
+        """Labels stored for ``model`` (optionally those that arrived at or after ``since``)."""
+        with self._lock:
+            if since is None:
+                row = self._conn.execute("SELECT COUNT(*) FROM labels WHERE model = ?", (model,))
+            else:
+                row = self._conn.execute(
+                    "SELECT COUNT(*) FROM labels WHERE model = ? AND ts >= ?", (model, since)
+                )
+            return int(row.fetchone()[0])
+
+    def feature_frame(self, model: str, version: str, *, last: int | None = None) -> pd.DataFrame:
+        """Features of the version's in-memory window (served and shadow rows)."""
+        with self._lock:
+            rows = self._rows(model, version)
+        if last is not None:
+            rows = rows[-last:]
+        return pd.DataFrame([r.features for r in rows])
+
+    def drift_report(
+        self, model: str, version: str, *, min_rows: int = 1, reference: Any = None
+    ) -> Any | None:
+        """The version's feature window compared with its reference profile.
+
+        Returns the ``stats`` ``DriftReport``, or None when no reference is set
+        or fewer than ``min_rows`` rows are in the window.
+        """
+        if reference is not None:
+            self.set_reference(model, version, reference)
+        profile = self._references.get((model, str(version)))
+        if profile is None:
+            return None
+        frame = self.feature_frame(model, version)
+        if len(frame) < min_rows or len(frame) == 0:
+            return None
+        return profile.compare(frame)
+
+    def prediction_distribution(self, model: str, version: str) -> dict[str, Any]:
+        """Class shares (classifiers) or quantiles (regressors) of the window's predictions."""
+        with self._lock:
+            preds = [r.prediction for r in self._rows(model, version, include_shadow=False)
+                     if not r.error and r.prediction is not None]
+        if not preds:
+            return {"n": 0}
+        if self._task(model, preds[0]) == "classification":
+            values, counts = np.unique([_norm(p) for p in preds], return_counts=True)
+            return {"n": len(preds),
+                    "shares": {str(v): float(c) / len(preds) for v, c in zip(values, counts,
+                                                                              strict=True)}}
+        arr = np.asarray([_as_float(p) for p in preds if _as_float(p) is not None])
+        qs = np.quantile(arr, [0.05, 0.25, 0.5, 0.75, 0.95]) if arr.size else []
+        return {"n": int(arr.size), "mean": float(arr.mean()) if arr.size else None,
+                "quantiles": dict(zip(("p05", "p25", "p50", "p75", "p95"),
+                                      map(float, qs), strict=False))}
+
+    def performance(
+        self, model: str, version: str, metrics: Sequence[str] | None = None
+    ) -> dict[str, float]:
+        """Labelled metrics of the version's served window rows, plus ``n_labels``.
+
+        ``metrics`` are names known to ``autopilot.training.metrics`` (built-ins
+        and custom registered ones); by default the task's standard set.
+        Metrics that cannot be computed on these rows (e.g. ROC-AUC with one
+        class present) are left out rather than guessed.
+        """
+        from autopilot.training import metrics as M
+
+        with self._lock:
+            rows = [r for r in self._rows(model, version, include_shadow=False)
+                    if r.score is not None and not r.error]
+            info = self._models.get(model, _ModelInfo())
+        out: dict[str, float] = {"n_labels": float(len(rows))}
+        if not rows:
+            return out
+        task = self._task(model, rows[0].prediction, rows[0].label)
+        if metrics is None:
+            metrics = (("accuracy", "f1", "roc_auc", "log_loss") if task == "classification"
+                       else ("r2", "mae", "rmse"))
+        if task == "classification":
+            y = np.asarray([_norm(r.label) for r in rows])
+            labels = np.asarray([_norm(r.prediction) for r in rows])
+            classes = list(info.classes) or sorted(set(y) | set(labels))
+            have_proba = bool(info.classes) and all(
+                r.proba is not None and len(r.proba) == len(info.classes) for r in rows)
+            proba = np.asarray([r.proba for r in rows], dtype=float) if have_proba else None
+            kw: dict[str, Any] = {"labels": labels, "proba": proba, "classes": classes}
+        else:
+            y = np.asarray([_as_float(r.label) for r in rows], dtype=float)
+            vals = np.asarray([_as_float(r.prediction) for r in rows], dtype=float)
+            kw = {"values": vals}
+        for name in metrics:
+            try:
+                out[name] = float(M.score(name, y, **kw))
+            except (ValueError, KeyError, TypeError, IndexError):
+                continue
+        return out
+
+    def estimated_accuracy(self, model: str, version: str) -> dict[str, float] | None:
+        """CBPE-style accuracy estimate from calibrated probabilities, without labels.
+
+        For a calibrated classifier the chance that a row's predicted class is
+        right is its top probability, so the expected accuracy of a set of rows
+        is the mean top probability (NannyML's CBPE, for accuracy). Computed on
+        the window's rows still waiting for labels (all rows if every one has
+        its label, for comparison with the realised accuracy).
+        """
+        with self._lock:
+            rows = [r for r in self._rows(model, version, include_shadow=False)
+                    if not r.error and r.proba]
+        if not rows or self._task(model, rows[0].prediction) != "classification":
+            return None
+        pending = [r for r in rows if r.score is None] or rows
+        top = np.asarray([max(r.proba) for r in pending], dtype=float)
+        return {"estimated_accuracy": float(top.mean()), "n": float(top.size),
+                "unlabelled": float(sum(r.score is None for r in rows))}
+
+    def series(
+        self, model: str, version: str, *, bucket_s: float = 60.0, since: float | None = None
+    ) -> list[SeriesPoint]:
+        """Requests, errors and latency percentiles per time bucket of the version's window."""
+        if not bucket_s > 0:
+            raise ValueError(f"bucket_s must be > 0, got {bucket_s}")
+        with self._lock:
+            rows = [r for r in self._rows(model, version, include_shadow=False)
+                    if since is None or r.ts >= since]
+        if not rows:
+            return []
+        ts = np.asarray([r.ts for r in rows])
+        lat = np.asarray([r.latency_ms for r in rows])
+        err = np.asarray([r.error for r in rows])
+        b = np.floor(ts / bucket_s).astype(np.int64)
+        out = []
+        for k in np.unique(b):
+            m = b == k
+            n = int(m.sum())
+            e = int(err[m].sum())
+            out.append(SeriesPoint(float(k * bucket_s), n, e, e / n,
+                                   float(np.percentile(lat[m], 50)),
+                                   float(np.percentile(lat[m], 95))))
+        return out
+
+    def anomalies(
+        self, model: str, version: str, *, bucket_s: float = 60.0, threshold: float = 3.5
+    ) -> dict[str, list[float]]:
+        """Buckets whose p95 latency or error rate is anomalous (modified z-score on the series).
+
+        Returns the bucket start times flagged per series; needs at least 5 buckets.
+        """
+        from autopilot.stats import modified_zscore
+
+        pts = self.series(model, version, bucket_s=bucket_s)
+        out: dict[str, list[float]] = {"latency": [], "error_rate": []}
+        if len(pts) < 5:
+            return out
+        starts = np.asarray([p.start for p in pts])
+        for name, values in (("latency", [p.p95_latency_ms for p in pts]),
+                             ("error_rate", [p.error_rate for p in pts])):
+            arr = np.asarray(values, dtype=float)
+            if np.ptp(arr) == 0:
+                continue
+            z = np.asarray(modified_zscore(arr), dtype=float)
+            out[name] = [float(s) for s in starts[np.abs(z) > threshold]]
+        return out
+
+    def detectors(self, model: str, version: str) -> DetectorState:
+        """Which streaming detectors fired on the version's error stream."""
+        key = (model, str(version))
+        with self._lock:
+            fired = dict(self._det_fired.get(key, {}))
+            n = self._det_n.get(key, 0)
+        return DetectorState(str(version), n, tuple(sorted(fired)), fired)
+
+    def reset_detectors(self, model: str, version: str | None = None) -> None:
+        """Start the detectors afresh (e.g. after the controller acted on a change)."""
+        with self._lock:
+            for key in [k for k in self._detectors if k[0] == model
+                        and (version is None or k[1] == str(version))]:
+                del self._detectors[key]
+                self._det_fired.pop(key, None)
+                self._det_n.pop(key, None)
+
+    def traffic(self, model: str, since: float | None = None) -> dict[str, dict[str, int]]:
+        """Stored requests per version: ``{version: {"served", "shadow", "errors"}}``."""
+        sql = ("SELECT version, SUM(shadow = 0 AND error IS NULL), SUM(shadow = 1),"
+               " SUM(error IS NOT NULL) FROM predictions WHERE model = ?")
+        params: list[Any] = [model]
+        if since is not None:
+            sql += " AND ts >= ?"
+            params.append(since)
+        sql += " GROUP BY version"
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+        return {v: {"served": int(s or 0), "shadow": int(sh or 0), "errors": int(e or 0)}
+                for v, s, sh, e in rows}
+
+    def arm_stats(self, model: str, version: str, since: float | None = None) -> dict[str, Any]:
+        """Cumulative canary counts of one version since ``since`` (fields of ``ArmStats``).
+
+        Requests count rows the version answered, served or mirrored (shadow);
+        errors count the version's failures; successes sum the per-row score
+        over labelled rows.
+        """
+        where = "model = ? AND version = ?"
+        params: list[Any] = [model, str(version)]
+        if since is not None:
+            where += " AND ts >= ?"
+            params.append(since)
+        with self._lock:
+            n, errors, labelled, succ, sumsq = self._conn.execute(
+                f"SELECT COUNT(*), SUM(error IS NOT NULL), SUM(score IS NOT NULL), SUM(score),"
+                f" SUM(score * score) FROM predictions WHERE {where}",
+                params,
+            ).fetchone()
+            p95 = float("nan")
+            if n:
+                off = int(math.floor(0.95 * (n - 1)))
+                p95 = float(self._conn.execute(
+                    f"SELECT latency_ms FROM predictions WHERE {where}"
+                    f" ORDER BY latency_ms LIMIT 1 OFFSET {off}", params).fetchone()[0])
+            regression = self._task(model) == "regression"
+        return {
+            "version": str(version),
+            "requests": int(n or 0),
+            "successes": float(succ or 0.0),
+            "labelled": int(labelled or 0),
+            "errors": int(errors or 0),
+            "p95_latency_ms": p95,
+            "score_sumsq": float(sumsq or 0.0) if regression else None,
+        }
+
+    def labelled_frame(
+        self,
+        model: str,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        version: str | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
+        """Labelled rows as features plus the target column (and ``_ts``, ``_request_id``).
+
+        One row per request (shadow copies and error records are left out; a
+        request answered by the fallback after an error appears once). With
+        ``limit``, the newest ``limit`` rows, returned in time order.
+        """
+        clauses = ["p.model = ?", "p.shadow = 0", "p.error IS NULL"]
+        params: list[Any] = [model]
+        if since is not None:
+            clauses.append("p.ts >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("p.ts <= ?")
+            params.append(until)
+        if version is not None:
+            clauses.append("p.version = ?")
+            params.append(str(version))
+        sql = ("SELECT p.request_id, p.ts, p.features, l.label FROM predictions p"
+               " JOIN labels l ON l.model = p.model AND l.request_id = p.request_id"
+               f" WHERE {' AND '.join(clauses)} GROUP BY p.request_id ORDER BY p.ts DESC")
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+            target = self._models.get(model, _ModelInfo()).target
+        rows.reverse()
+        frame = pd.DataFrame([json.loads(r[2]) for r in rows])
+        frame[target] = [json.loads(r[3]) for r in rows]
+        frame["_ts"] = [r[1] for r in rows]
+        frame["_request_id"] = [r[0] for r in rows]
+        return frame
+
+    def snapshot(self, model: str, versions: Sequence[str], *,
+                 since: float | None = None, min_drift_rows: int = 1) -> dict[str, Any]:
+        """Everything a controller tick needs for ``versions``, in one actor round trip."""
+        out: dict[str, Any] = {"model": model, "versions": {}}
+        for v in versions:
+            v = str(v)
+            out["versions"][v] = {
+                "performance": self.performance(model, v),
+                "estimated": self.estimated_accuracy(model, v),
+                "arm": self.arm_stats(model, v, since),
+                "detectors": self.detectors(model, v),
+                "drift": self.drift_report(model, v, min_rows=min_drift_rows),
+                "window_rows": len(self._windows.get((model, v), ())),
+            }
+        out["traffic"] = self.traffic(model)
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def _chunks(items: Sequence[str], n: int) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def _version_key(v: str) -> tuple[int, str]:
+    return (int(v), v) if v.isdigit() else (1 << 62, v)
+
+
+# ------------------------------------------------------------------- Ray actor
+
+
+class _MonitorActorImpl:
+    """Ray actor wrapper: every method forwards to a :class:`MonitorStore`."""
+
+    def __init__(self, path: str, window_rows: int = 5000) -> None:
+        self.store = MonitorStore(path, window_rows=window_rows)
+
+    def ready(self) -> bool:
+        return True
+
+    def ingest(self, records: list[dict[str, Any]]) -> int:
+        return self.store.ingest(records)
+
+    def ingest_labels(self, labels: list[dict[str, Any]]) -> int:
+        return self.store.ingest_labels(labels)
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Any read method of the store by name (keeps the actor surface small)."""
+        if method.startswith("_") or not hasattr(self.store, method):
+            raise ControlError(f"monitor has no method {method!r}")
+        return getattr(self.store, method)(*args, **kwargs)
+
+
+def start_monitor(path: str | Path, *, window_rows: int = 5000, detached: bool = True,
+                  num_cpus: float = 0.1) -> Any:
+    """Start (or find) the named Monitor actor; returns its handle.
+
+    The actor restarts on failure (``max_restarts=-1``) and reopens the same
+    SQLite file, so nothing acknowledged is lost. Calls are retried across a
+    restart (``max_task_retries``); ingest is idempotent per record, so a
+    retried batch is not stored twice.
+    """
+    import ray
+
+    cls = ray.remote(_MonitorActorImpl)
+    opts: dict[str, Any] = dict(
+        name=MONITOR_ACTOR, namespace=NAMESPACE, get_if_exists=True,
+        max_restarts=-1, max_task_retries=3, num_cpus=num_cpus,
+        max_concurrency=1,
+    )
+    if detached:
+        opts["lifetime"] = "detached"
+    handle = cls.options(**opts).remote(str(path), window_rows)
+    ray.get(handle.ready.remote())
+    return handle
+
+
+def get_monitor() -> Any:
+    """The running Monitor actor, or :class:`ControlError` if there is none."""
+    import ray
+
+    try:
+        return ray.get_actor(MONITOR_ACTOR, namespace=NAMESPACE)
+    except ValueError as exc:
+        raise ControlError(
+            f"no monitor actor {MONITOR_ACTOR!r} in namespace {NAMESPACE!r}; start it first"
+        ) from exc
+
+
+class MonitorProxy:
+    """Call a Monitor actor with the :class:`MonitorStore` interface (blocking ``ray.get``)."""
+
+    def __init__(self, handle: Any, timeout_s: float = 60.0) -> None:
+        self._handle = handle
+        self._timeout = timeout_s
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        import ray
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if name in ("ingest", "ingest_labels"):
+                ref = getattr(self._handle, name).remote(*args, **kwargs)
+            else:
+                ref = self._handle.call.remote(name, *args, **kwargs)
+            return ray.get(ref, timeout=self._timeout)
+
+        return call
