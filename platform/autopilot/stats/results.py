@@ -30,8 +30,9 @@ class TestResult:
 
     ``effect`` is the test's natural effect size (difference in means, lift,
     Cohen's d, ...; the docstring of each function says which), with a
-    confidence interval ``[ci_low, ci_high]`` at the function's level (NaN
-    where none is defined).
+    confidence interval ``[ci_low, ci_high]`` at level ``1 - alpha`` (NaN
+    where none is defined). ``alpha`` is the significance level the function
+    was called with; :attr:`rejected` is ``p_value < alpha``.
     """
 
     __test__ = False  # not a pytest test class
@@ -42,3 +43,9 @@ class TestResult:
     effect: float
     ci_low: float
     ci_high: float
+    alpha: float = 0.05
+
+    @property
+    def rejected(self) -> bool:
+        """Whether the null hypothesis is rejected at ``alpha``."""
+        return bool(self.p_value < self.alpha)
