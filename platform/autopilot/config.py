@@ -175,6 +175,7 @@ class PerformanceTrigger(_Section):
     relative_drop: Fraction = 0.05
     absolute_floor: float | None = None
     min_labels: int = Field(default=200, ge=1)
+    use_estimate: bool = True  # label-free estimate stands in while labels are too few
 
 
 class ScheduleTrigger(_Section):
@@ -206,12 +207,27 @@ class GuardsConfig(_Section):
     max_concurrent: int = Field(default=3, ge=1)
     low_usage_hours: tuple[int, int] | None = None  # (start, end) hour of day, UTC
     adaptive: bool = True
+    # Adaptive schedule (used when the schedule trigger has neither interval nor cron):
+    # labels/day at or above levels[0] is "high", at or above levels[1] "medium", else "low".
+    adaptive_levels: tuple[float, float] = (10_000.0, 1_000.0)
+    adaptive_intervals_s: tuple[float, float, float] = (7 * 86400.0, 14 * 86400.0, 30 * 86400.0)
+    # The interval is multiplied by adaptive_perf_factor once the champion's labelled metric
+    # has lost adaptive_perf_drop (relative) of its validation baseline.
+    adaptive_perf_factor: Fraction = 0.5
+    adaptive_perf_drop: Fraction = 0.025
+    max_per_day: int | None = Field(default=None, ge=1)  # trainings per model per 24 h
+    training_timeout_s: PositiveSeconds = 6 * 3600.0
 
 
 class GateConfig(_Section):
     alpha: Fraction = 0.05
     min_rows: int = Field(default=200, ge=10)
     bootstrap_resamples: int = Field(default=2000, ge=100)
+    # "superior": the candidate must be significantly better; "non_inferior": it must not be
+    # worse by more than ``margin`` (the canary then decides).
+    mode: Literal["superior", "non_inferior"] = "superior"
+    margin: Annotated[float, Field(ge=0.0)] = 0.0
+    max_wait_s: PositiveSeconds = 86400.0  # wait this long for min_rows, then archive
 
 
 class CanaryConfig(_Section):
@@ -226,6 +242,9 @@ class CanaryConfig(_Section):
     max_error_rate: Fraction = 0.05
     max_p95_latency_ms: PositiveSeconds = 250.0
     bandit_floor: Fraction = 0.01
+    guardrail_min_requests: int = Field(default=20, ge=1)  # before error rate/latency count
+    srm_min_requests: int = Field(default=100, ge=2)  # requests since the step began
+    gradual_rollback: bool = True  # significantly worse (not failing): shift back step by step
 
 
 class PolicyConfig(_Section):

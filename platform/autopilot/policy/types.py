@@ -30,11 +30,16 @@ Actions (``Decision.action``)
 ``promote``            challenger ``version`` becomes champion (registry alias moves);
                        apply ``weights``.
 ``rollback``           take traffic away from ``version`` using ``strategy`` (see
-                       :data:`ROLLBACK_STRATEGIES`); apply ``weights``; alert.
+                       :data:`ROLLBACK_STRATEGIES`); apply ``weights``; alert. ``target``
+                       serves instead; with ``fallback`` it becomes the champion. A
+                       ``gradual`` rollback whose weights still give ``version`` a share
+                       continues next tick; once its share is 0 the experiment is over.
 ``halt``               sample-ratio mismatch: the experiment is broken, not judged. Send all
                        traffic to the champion, keep the challenger unjudged, alert.
 ``set_weights``        apply ``weights`` (bandit allocation or a manual override).
-``pause`` / ``resume`` manual: stop / restart automatic decisions.
+``pause`` / ``resume`` manual: stop / restart automatic decisions (while paused the
+                       routing table's paused flag sends all traffic to the champion;
+                       ``resume`` carries the weights to restore).
 
 Rollback strategies (``Decision.strategy``)
 -------------------------------------------
@@ -311,6 +316,8 @@ class ModelState:
         Versions receiving mirrored traffic.
     isolated : tuple[str, ...]
         Versions removed from routing because their breaker opened.
+    rolling_back : bool
+        A gradual rollback is shifting traffic back to the champion step by step.
     resume_phase : str | None
         Phase to return to on ``resume``.
     validating_since : float | None
@@ -335,6 +342,7 @@ class ModelState:
     weights: Mapping[str, float] = field(default_factory=dict)
     shadow: tuple[str, ...] = ()
     isolated: tuple[str, ...] = ()
+    rolling_back: bool = False
     resume_phase: Phase | None = None
     validating_since: float | None = None
 
@@ -419,11 +427,17 @@ class Decision:
     shadow : tuple[str, ...]
         Versions to mirror traffic to (shadow mode).
     version : str | None
-        Version the action concerns (challenger to validate/promote/archive/roll back).
+        Version the action concerns (challenger to validate/promote/archive/roll back;
+        for ``rollback`` the version losing traffic).
+    target : str | None
+        For ``rollback``: the version that serves instead (the champion, or the
+        fallback that becomes champion).
     strategy : str | None
         Rollback strategy (:data:`ROLLBACK_STRATEGIES`) when ``action == "rollback"``.
     trigger : str | None
         Trigger name when ``action == "retrain"``.
+    mode : str | None
+        Canary mode ("split", "shadow", "bandit") when ``action == "start_canary"``.
     alert : bool
         Notify people urgently (rollback, halt, fallback).
     """
@@ -434,8 +448,10 @@ class Decision:
     weights: Mapping[str, float] | None = None
     shadow: tuple[str, ...] = ()
     version: str | None = None
+    target: str | None = None
     strategy: RollbackStrategy | None = None
     trigger: str | None = None
+    mode: str | None = None
     alert: bool = False
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,0 +1,352 @@
+"""``decide``: one pure function from (state, evidence, policy) to a decision.
+
+The controller calls :func:`decide` once per model per tick, applies the
+returned :class:`~autopilot.policy.types.Decision`, and, once applied, stores
+:func:`next_state`. Neither function does I/O or keeps state, so a tick can be
+replayed from the journal and every scenario is a unit test.
+
+Precedence within a tick:
+
+1. a manual command (pause, resume, retrain, promote, rollback, set_weights);
+2. nothing automatic while paused;
+3. the champion failing (fallback), or a version's breaker open (isolate);
+4. the phase: ``steady`` evaluates triggers then guards; ``training`` waits for
+   the run; ``validating`` runs the offline gate; ``canary`` judges the canary.
+
+Example
+-------
+>>> from autopilot.config import PolicyConfig
+>>> from autopilot.policy.types import Evidence, ModelState
+>>> state = ModelState(model="churn", champion="3", weights={"3": 1.0})
+>>> ev = Evidence(model="churn", now=1e9, drift_severity="critical", drift_share=0.6,
+...               drift_rows=5000)
+>>> d = decide(state, ev, PolicyConfig())
+>>> d.action, d.trigger
+('retrain', 'drift')
+>>> next_state(state, d, ev).phase
+'training'
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from dataclasses import replace
+
+import numpy as np
+
+from autopilot.config import PolicyConfig
+from autopilot.policy.canary import judge_canary, start_weights
+from autopilot.policy.gate import run_gate
+from autopilot.policy.guards import check_guards
+from autopilot.policy.rollback import champion_failure, instant_rollback, isolate_version
+from autopilot.policy.triggers import evaluate_triggers
+from autopilot.policy.types import Decision, Evidence, ManualCommand, ModelState
+
+__all__ = ["HISTORY_LIMIT", "decide", "next_state"]
+
+HISTORY_LIMIT = 50  # training start times kept per model
+
+
+def _rng_for(state: ModelState, evidence: Evidence) -> np.random.Generator:
+    # Deterministic per (model, tick) so a replayed tick gives the same decision.
+    seed = zlib.crc32(state.model.encode()) ^ int(evidence.now * 1000) % (2**32)
+    return np.random.default_rng(seed)
+
+
+def decide(
+    state: ModelState,
+    evidence: Evidence,
+    policy: PolicyConfig,
+    rng: np.random.Generator | None = None,
+) -> Decision:
+    """What to do this tick for one model.
+
+    Parameters
+    ----------
+    state : ModelState
+        The model's state after the previous tick.
+    evidence : Evidence
+        What the controller gathered this tick.
+    policy : PolicyConfig
+        The model's policy section.
+    rng : numpy.random.Generator, optional
+        For the gate's bootstrap and bandit sampling; by default a generator
+        seeded from the model name and ``evidence.now`` (replayable).
+
+    Returns
+    -------
+    Decision
+    """
+    if evidence.model != state.model:
+        raise ValueError(f"evidence is for model {evidence.model!r}, state for {state.model!r}")
+    rng = rng if rng is not None else _rng_for(state, evidence)
+    if evidence.command is not None:
+        return _manual(state, evidence, evidence.command, policy)
+    if state.phase == "paused":
+        return Decision("none", ("paused: automatic decisions are off until resumed",))
+
+    failing = champion_failure(state, evidence, policy.canary)
+    if failing is not None:
+        return failing
+    if state.challenger is not None and evidence.breakers.get(state.challenger) == "open" \
+            and state.phase == "canary" and state.champion is not None:
+        return isolate_version(
+            state, state.challenger,
+            (f"challenger {state.challenger} circuit breaker is open; isolating it",), {})
+
+    if state.phase == "steady":
+        return _steady(state, evidence, policy)
+    if state.phase == "training":
+        return _training(state, evidence, policy)
+    if state.phase == "validating":
+        return _validating(state, evidence, policy, rng)
+    return judge_canary(state, evidence, policy.canary, rng)
+
+
+# ------------------------------------------------------------------------ phases
+
+
+def _steady(state: ModelState, evidence: Evidence, policy: PolicyConfig) -> Decision:
+    if state.champion is None:
+        guard = check_guards(state, evidence, policy.guards, urgent=True)
+        if not guard.allowed:
+            return Decision("hold", ("no champion yet; initial training deferred", guard.reason),
+                            guard.numbers)
+        return Decision("retrain", ("no champion yet: initial training",), guard.numbers,
+                        trigger="initial")
+    results = evaluate_triggers(state, evidence, policy.triggers, policy.guards)
+    numbers = {f"{r.name}.{k}": float(v) for r in results for k, v in r.numbers.items()}
+    fired = [r for r in results if r.fired]
+    if not fired:
+        return Decision("none", ("no trigger fired",), numbers)
+    reasons = tuple(r.reason for r in fired)
+    urgent = any(r.urgent for r in fired)
+    guard = check_guards(state, evidence, policy.guards, urgent=urgent)
+    numbers.update({f"guard.{k}": v for k, v in guard.numbers.items()})
+    if not guard.allowed:
+        return Decision("hold", (*reasons, f"retrain blocked by guard {guard.guard}: "
+                                 f"{guard.reason}"), numbers, trigger=fired[0].name)
+    return Decision("retrain", reasons, numbers, trigger=fired[0].name)
+
+
+def _training(state: ModelState, evidence: Evidence, policy: PolicyConfig) -> Decision:
+    if evidence.training_status == "failed":
+        return Decision("abort", (f"training failed: {evidence.training_error or 'unknown'}",),
+                        alert=True)
+    if evidence.candidate is not None:
+        if state.champion is None:
+            return Decision("promote", (f"first model: version {evidence.candidate} becomes "
+                                        "champion",), weights={evidence.candidate: 1.0},
+                            version=evidence.candidate)
+        return Decision("validate", (f"training produced version {evidence.candidate}; "
+                                     "running the offline gate",), version=evidence.candidate)
+    started = state.training_started_at
+    if started is not None and evidence.now - started > policy.guards.training_timeout_s:
+        return Decision("abort", (f"training ran {evidence.now - started:.0f} s > timeout "
+                                  f"{policy.guards.training_timeout_s:.0f} s",),
+                        {"running_s": evidence.now - started}, alert=True)
+    return Decision("hold", ("training running",))
+
+
+def _validating(
+    state: ModelState, evidence: Evidence, policy: PolicyConfig, rng: np.random.Generator
+) -> Decision:
+    cand, champ = state.challenger, state.champion
+    if cand is None or champ is None:
+        raise ValueError(f"validating needs a champion and a candidate, state is {state!r}")
+    waited = evidence.now - (state.validating_since or evidence.now)
+    too_long = waited > policy.gate.max_wait_s
+    if evidence.gate is None:
+        if too_long:
+            return Decision("archive_candidate", (f"no gate evidence after {waited:.0f} s",),
+                            {"waited_s": waited}, weights={champ: 1.0}, version=cand)
+        return Decision("hold", ("waiting for gate evidence",), {"waited_s": waited})
+    res = run_gate(evidence.gate, policy.gate, rng)
+    numbers = {"gate_p": res.p_value, "gate_effect": res.effect, "gate_ci_low": res.ci_low,
+               "gate_ci_high": res.ci_high, "gate_rows": float(res.n)}
+    if res.method == "insufficient_data":
+        if too_long:
+            return Decision("archive_candidate", (res.reason, f"gave up after {waited:.0f} s"),
+                            numbers, weights={champ: 1.0}, version=cand)
+        return Decision("hold", (res.reason,), numbers)
+    if not res.passed:
+        return Decision("archive_candidate", (f"offline gate failed: {res.reason}",), numbers,
+                        weights={champ: 1.0}, version=cand)
+    weights, shadow = start_weights(champ, cand, policy.canary)
+    mode = policy.canary.mode
+    return Decision("start_canary", (f"offline gate passed: {res.reason}",
+                                     f"starting {mode} canary"),
+                    numbers, weights=weights, shadow=shadow, version=cand, mode=mode)
+
+
+# ------------------------------------------------------------------------ manual
+
+
+def _normalise(weights: Mapping[str, float]) -> dict[str, float]:
+    bad = {k: v for k, v in weights.items() if not (np.isfinite(v) and v >= 0)}
+    if bad:
+        raise ValueError(f"weights must be finite and non-negative, got {bad}")
+    total = float(sum(weights.values()))
+    if total <= 0:
+        raise ValueError(f"weights must not all be zero, got {dict(weights)}")
+    return {k: float(v) / total for k, v in weights.items()}
+
+
+def _manual(
+    state: ModelState, evidence: Evidence, cmd: ManualCommand, policy: PolicyConfig
+) -> Decision:
+    who = f"manual {cmd.kind}: {cmd.reason}"
+    if cmd.kind == "pause":
+        if state.phase == "paused":
+            return Decision("none", (who, "already paused"))
+        return Decision("pause", (who,))
+    if cmd.kind == "resume":
+        if state.phase != "paused":
+            return Decision("none", (who, "not paused"))
+        return Decision("resume", (who,), weights=dict(state.weights) or None,
+                        shadow=state.shadow)
+    if cmd.kind == "retrain":
+        if state.phase in ("training", "validating", "canary"):
+            return Decision("hold", (who, f"refused: a {state.phase} cycle is in progress"))
+        # A person asked: guards (interval, window, history) do not apply.
+        return Decision("retrain", (who,), trigger="manual")
+    if cmd.kind == "promote":
+        version = cmd.version or state.challenger
+        if version is None:
+            return Decision("hold", (who, "refused: no version named and no challenger"))
+        if version == state.champion:
+            return Decision("none", (who, f"version {version} is already champion"))
+        return Decision("promote", (who,), weights={version: 1.0}, version=version)
+    if cmd.kind == "rollback":
+        if cmd.version is not None and cmd.version != state.champion:
+            return Decision("rollback", (who,), weights={cmd.version: 1.0},
+                            version=state.champion, target=cmd.version, strategy="fallback",
+                            alert=True)
+        if state.challenger is not None and state.champion is not None and \
+                state.phase == "canary":
+            return instant_rollback(state, (who,), {})
+        if state.fallback is not None and state.champion is not None:
+            return Decision("rollback", (who,), weights={state.fallback: 1.0},
+                            version=state.champion, target=state.fallback, strategy="fallback",
+                            alert=True)
+        return Decision("hold", (who, "refused: nothing to roll back to"))
+    # set_weights
+    if not cmd.weights:
+        return Decision("hold", (who, "refused: no weights given"))
+    return Decision("set_weights", (who,), weights=_normalise(cmd.weights))
+
+
+# ------------------------------------------------------------------ transitions
+
+
+def _counts(evidence: Evidence, versions: tuple[str | None, ...]) -> dict[str, int]:
+    return {v: int(evidence.arms[v].requests) if v in evidence.arms else 0
+            for v in versions if v is not None}
+
+
+def _steady_state(state: ModelState, champion: str | None, **changes: object) -> ModelState:
+    base = replace(
+        state,
+        phase="steady",
+        champion=champion,
+        challenger=None,
+        step=0,
+        canary_started_at=None,
+        step_started_at=None,
+        step_requests={},
+        min_p=1.0,
+        weights={champion: 1.0} if champion is not None else {},
+        shadow=(),
+        rolling_back=False,
+        validating_since=None,
+        training_started_at=None,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def next_state(state: ModelState, decision: Decision, evidence: Evidence) -> ModelState:
+    """The state to store once ``decision`` has been applied.
+
+    Parameters
+    ----------
+    state : ModelState
+        State the decision was made from.
+    decision : Decision
+        Returned by :func:`decide` for ``(state, evidence)``.
+    evidence : Evidence
+        The same tick's evidence (its ``now`` and arm counts are recorded).
+
+    Returns
+    -------
+    ModelState
+        If applying the decision failed, keep ``state`` instead.
+    """
+    now = evidence.now
+    act = decision.action
+    s = state
+    if s.phase == "canary" and "always_valid_p" in decision.numbers:
+        s = replace(s, min_p=min(s.min_p, float(decision.numbers["always_valid_p"])))
+    if s.phase == "canary" and not s.step_requests:
+        # Baseline for SRM and per-step counts, one tick after the weights changed.
+        s = replace(s, step_requests=_counts(evidence, (s.champion, s.challenger)))
+
+    if act in ("none", "hold"):
+        return s
+    if act == "retrain":
+        history = (*s.training_history, now)[-HISTORY_LIMIT:]
+        return replace(s, phase="training", training_started_at=now, last_training_at=now,
+                       training_history=history, trigger=decision.trigger, resume_phase=None)
+    if act == "abort":
+        return replace(s, phase="steady", training_started_at=None)
+    if act == "validate":
+        return replace(s, phase="validating", challenger=decision.version,
+                       validating_since=now, training_started_at=None)
+    if act == "archive_candidate":
+        return _steady_state(s, s.champion)
+    if act == "start_canary":
+        return replace(
+            s, phase="canary", challenger=decision.version, mode=decision.mode or "split", step=0,
+            canary_started_at=now, step_started_at=now, step_requests={}, min_p=1.0,
+            weights=dict(decision.weights or {}), shadow=decision.shadow, rolling_back=False,
+            validating_since=None,
+        )
+    if act == "ramp":
+        return replace(s, step=s.step + 1, step_started_at=now, step_requests={},
+                       weights=dict(decision.weights or {}))
+    if act == "promote":
+        old = s.champion if s.champion != decision.version else s.fallback
+        return _steady_state(s, decision.version, fallback=old)
+    if act == "rollback":
+        return _after_rollback(s, decision, now)
+    if act == "halt":
+        return replace(_steady_state(s, s.champion), phase="paused", resume_phase="steady")
+    if act == "set_weights":
+        return replace(s, weights=dict(decision.weights or {}), step_started_at=now,
+                       step_requests={})
+    if act == "pause":
+        return replace(s, phase="paused", resume_phase=s.phase)
+    if act == "resume":
+        phase = s.resume_phase or "steady"
+        # Traffic went to the champion while paused: re-baseline the counts.
+        return replace(s, phase=phase, resume_phase=None, step_requests={},
+                       step_started_at=now if phase == "canary" else s.step_started_at)
+    raise ValueError(f"unknown action {act!r}")
+
+
+def _after_rollback(s: ModelState, decision: Decision, now: float) -> ModelState:
+    if decision.strategy == "fallback":
+        # The fallback version becomes the champion; the failed one is remembered as fallback
+        # only if it is not the one failing (it is), so none is left.
+        return _steady_state(s, decision.target, fallback=None)
+    if decision.strategy == "gradual":
+        share = (decision.weights or {}).get(s.challenger or "", 0.0)
+        if share > 0:
+            return replace(s, step=max(s.step - 1, 0), step_started_at=now, step_requests={},
+                           weights=dict(decision.weights or {}), rolling_back=True)
+        return _steady_state(s, s.champion)
+    isolated = s.isolated
+    if decision.strategy == "isolate" and decision.version is not None \
+            and decision.version not in isolated:
+        isolated = (*isolated, decision.version)
+    return _steady_state(s, s.champion, isolated=isolated)
