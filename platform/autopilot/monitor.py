@@ -95,6 +95,12 @@ CREATE TABLE IF NOT EXISTS labels (
     ts REAL NOT NULL,
     PRIMARY KEY (model, request_id)
 );
+CREATE TABLE IF NOT EXISTS refs (
+    model TEXT NOT NULL,
+    version TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    PRIMARY KEY (model, version)
+);
 CREATE TABLE IF NOT EXISTS models (
     model TEXT PRIMARY KEY,
     task TEXT,
@@ -254,16 +260,48 @@ class MonitorStore:
             self._conn.commit()
 
     def set_reference(self, model: str, version: str, profile: Any) -> None:
-        """Store a version's reference profile (a ``stats.ReferenceProfile`` or its dict)."""
-        if isinstance(profile, Mapping):
-            from autopilot.stats import ReferenceProfile
+        """Set a version's reference profile: a ``stats.ReferenceProfile`` or its dict.
 
-            profile = ReferenceProfile.from_dict(dict(profile))
+        A dict (what the registry stores with each version) is also written to
+        SQLite, so a restarted monitor still knows every version's reference.
+        """
+        key = (model, str(version))
+        if isinstance(profile, Mapping):
+            doc = json.dumps(dict(profile))
+            profile = self._profile_from_dict(dict(profile))
+            with self._lock:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO refs (model, version, profile) VALUES (?,?,?)",
+                    (model, str(version), doc),
+                )
+                self._conn.commit()
         with self._lock:
-            self._references[(model, str(version))] = profile
+            self._references[key] = profile
+
+    @staticmethod
+    def _profile_from_dict(raw: dict[str, Any]) -> Any:
+        from autopilot.stats import ReferenceProfile
+
+        return ReferenceProfile.from_dict(raw)
+
+    def _reference(self, model: str, version: str) -> Any | None:
+        key = (model, str(version))
+        with self._lock:
+            if key in self._references:
+                return self._references[key]
+            row = self._conn.execute(
+                "SELECT profile FROM refs WHERE model = ? AND version = ?", key
+            ).fetchone()
+        if row is None:
+            return None
+        profile = self._profile_from_dict(json.loads(row[0]))
+        with self._lock:
+            self._references[key] = profile
+        return profile
 
     def has_reference(self, model: str, version: str) -> bool:
-        return (model, str(version)) in self._references
+        """Whether a reference profile is known for the version (in memory or stored)."""
+        return self._reference(model, version) is not None
 
     def _load(self) -> None:
         """Rebuild models, windows and detectors from SQLite after a restart."""
@@ -529,7 +567,7 @@ class MonitorStore:
         """
         if reference is not None:
             self.set_reference(model, version, reference)
-        profile = self._references.get((model, str(version)))
+        profile = self._reference(model, version)
         if profile is None:
             return None
         frame = self.feature_frame(model, version)

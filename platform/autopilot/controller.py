@@ -1,0 +1,987 @@
+"""The Controller: gather evidence, ask the policy, apply the decision, write it down.
+
+:class:`ControllerCore` is plain Python (unit-testable with an
+:class:`~autopilot.registry.InMemoryRegistry`, an in-memory
+:class:`~autopilot.monitor.MonitorStore`, a fake clock and a launcher that
+trains in-process). Each :meth:`~ControllerCore.tick`, per managed model:
+
+1. **gather** an :class:`~autopilot.policy.Evidence` from the monitor (drift of
+   the champion's window against its reference profile, labelled performance,
+   label-free estimate, canary arm counts), the registry (baseline metric,
+   model age) and the retrain launcher (status, candidate version); in the
+   ``validating`` phase also score champion and candidate on held-out recent
+   labelled rows for the offline gate;
+2. **decide** with :func:`autopilot.policy.decide` (pure; no policy here);
+3. **apply**: launch a retrain, move registry aliases and statuses so they
+   follow the new state (:func:`autopilot.policy.next_state`), publish the
+   routing table the endpoint's replicas poll;
+4. **record**: the decision with its evidence and outcome in the
+   :class:`~autopilot.journal.Journal`, a notification, and the durable state
+   (model state, routing table, running training) for recovery.
+
+After a restart :meth:`ControllerCore.add_model` recovers each model from the
+journal's saved state and routing table, reconciled with the registry's
+aliases (the registry is the truth about the champion); a canary resumes at its
+step, with counts that come from the durable monitor.
+
+:class:`ControllerActor` wraps a core as a named, detached, restartable Ray
+actor (``"autopilot-controller"`` in namespace ``"autopilot"``) with a tick
+thread. Retrains go out through a :class:`Launcher`: :class:`RayJobLauncher`
+(``python -m jobs.retrain`` as a Ray job, visible in the dashboard) when the
+dashboard answers, else :class:`RayTaskLauncher`; :class:`LocalLauncher` runs
+a training callable in a thread (tests, single process).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from autopilot.config import AutopilotConfig
+from autopilot.errors import ControlError, RegistryError, TrainingError
+from autopilot.journal import Journal, jsonable
+from autopilot.notify import Notifier
+from autopilot.policy import decide, next_state
+from autopilot.policy.gate import HIGHER_IS_BETTER
+from autopilot.policy.types import (
+    ArmStats,
+    Decision,
+    Evidence,
+    GateEvidence,
+    ManualCommand,
+    ModelState,
+)
+from autopilot.routing import CONTROLLER_ACTOR, NAMESPACE, Arm, RoutingTable
+
+__all__ = [
+    "CONTROLLER_ACTOR",
+    "NAMESPACE",
+    "ControllerCore",
+    "LaunchStatus",
+    "Launcher",
+    "LocalLauncher",
+    "RayJobLauncher",
+    "RayTaskLauncher",
+    "RetrainRequest",
+    "get_controller",
+    "start_controller",
+]
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("promote", "rollback", "pause", "resume", "retrain", "set_weights")
+_NOTIFY_QUIET = frozenset({"none", "hold"})
+
+
+# ------------------------------------------------------------------- launching
+
+
+@dataclass(frozen=True)
+class RetrainRequest:
+    """Everything a retrain needs, as plain values a Ray job or task can carry."""
+
+    model: str
+    config_path: str  # the model's config, written as YAML under the state folder
+    trigger: str
+    parent_version: str | None
+    data_path: str  # Parquet file of the labelled training window
+    data_window: str
+    launched_at: float
+
+
+@dataclass(frozen=True)
+class LaunchStatus:
+    """Where a launched retrain is: ``running``, ``succeeded`` (with ``version``) or ``failed``."""
+
+    status: str
+    version: str | None = None
+    error: str | None = None
+
+
+class Launcher(Protocol):
+    """Starts retrains and reports on them; handles are strings that survive a restart."""
+
+    kind: str
+
+    def launch(self, request: RetrainRequest) -> str: ...
+
+    def poll(self, handle: str, request: RetrainRequest) -> LaunchStatus: ...
+
+
+class LocalLauncher:
+    """Run ``train(request) -> version`` in a thread pool of this process.
+
+    Used by unit tests and as the last resort when Ray is absent. A handle does
+    not survive a restart of the process (poll then reports a failure).
+    """
+
+    kind = "local"
+
+    def __init__(self, train: Callable[[RetrainRequest], str], max_workers: int = 1) -> None:
+        self._train = train
+        self._pool = ThreadPoolExecutor(max_workers=max_workers,
+                                        thread_name_prefix="autopilot-retrain")
+        self._futures: dict[str, Future[str]] = {}
+
+    def launch(self, request: RetrainRequest) -> str:
+        handle = f"local-{uuid.uuid4().hex[:12]}"
+        self._futures[handle] = self._pool.submit(self._train, request)
+        return handle
+
+    def poll(self, handle: str, request: RetrainRequest) -> LaunchStatus:
+        fut = self._futures.get(handle)
+        if fut is None:
+            return LaunchStatus("failed", error=f"retrain {handle} was lost (process restarted)")
+        if not fut.done():
+            return LaunchStatus("running")
+        exc = fut.exception()
+        if exc is not None:
+            return LaunchStatus("failed", error=f"{type(exc).__name__}: {exc}")
+        return LaunchStatus("succeeded", version=str(fut.result()))
+
+    def wait(self, timeout_s: float = 60.0) -> None:
+        """Block until every launched retrain finished (tests)."""
+        for fut in list(self._futures.values()):
+            try:
+                fut.result(timeout=timeout_s)
+            except Exception:  # noqa: BLE001 - the failure is reported by poll()
+                pass
+
+
+def train_from_request(request: RetrainRequest) -> str:
+    """Run one retrain in this process: load the window, train, register; returns the version."""
+    from autopilot.config import load_config
+    from autopilot.registry import open_registry
+    from autopilot.training.pipeline import train_and_register
+
+    cfg = load_config(request.config_path)
+    frame = pd.read_parquet(request.data_path)
+    outcome = train_and_register(
+        cfg, frame, open_registry(cfg), trigger=request.trigger,
+        parent_version=request.parent_version, data_window=request.data_window,
+        warm_start=request.parent_version is not None,
+    )
+    return str(outcome.version)
+
+
+class RayTaskLauncher:
+    """Run :func:`train_from_request` as a Ray task (when the dashboard is not reachable)."""
+
+    kind = "ray_task"
+
+    def __init__(self, num_cpus: float = 0.5) -> None:
+        import ray
+
+        self._remote = ray.remote(num_cpus=num_cpus, max_retries=0)(train_from_request)
+        self._refs: dict[str, Any] = {}
+
+    def launch(self, request: RetrainRequest) -> str:
+        handle = f"task-{uuid.uuid4().hex[:12]}"
+        self._refs[handle] = self._remote.remote(request)
+        return handle
+
+    def poll(self, handle: str, request: RetrainRequest) -> LaunchStatus:
+        import ray
+
+        ref = self._refs.get(handle)
+        if ref is None:
+            return LaunchStatus("failed", error=f"retrain task {handle} was lost on restart")
+        done, _ = ray.wait([ref], timeout=0)
+        if not done:
+            return LaunchStatus("running")
+        try:
+            return LaunchStatus("succeeded", version=str(ray.get(ref)))
+        except Exception as exc:  # noqa: BLE001 - a task failure is data for the policy
+            return LaunchStatus("failed", error=f"{type(exc).__name__}: {exc}")
+
+
+def ray_auth_headers() -> dict[str, str]:
+    """``Authorization`` header for Ray 2.60's token auth, when a token is configured."""
+    token = os.environ.get("RAY_AUTH_TOKEN")
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
+    if not token and path.is_file():
+        token = path.read_text().strip()
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def dashboard_url() -> str | None:
+    """The running cluster's dashboard URL if it answers, else None."""
+    import httpx
+
+    url = os.environ.get("RAY_DASHBOARD_ADDRESS")
+    if not url:
+        try:
+            import ray
+
+            # Empty when the cluster runs without a dashboard (include_dashboard=False).
+            url = ray._private.worker.get_dashboard_url() if ray.is_initialized() else None
+        except Exception:  # noqa: BLE001 - no Ray, no dashboard
+            url = None
+    if not url:
+        return None
+    if not url.startswith("http"):
+        url = f"http://{url}"
+    try:
+        resp = httpx.get(f"{url}/api/version", headers=ray_auth_headers(), timeout=2.0)
+    except httpx.HTTPError:
+        return None
+    return url if resp.status_code == 200 else None
+
+
+class RayJobLauncher:
+    """Submit ``python -m jobs.retrain`` as a Ray job, so it shows in the dashboard's job list.
+
+    The entrypoint uses this interpreter's absolute path (a job otherwise runs
+    with the PATH of whoever started the cluster). The new version is read back
+    from the registry: the newest version registered for the model, with the
+    request's trigger and parent, after the launch time.
+    """
+
+    kind = "ray_job"
+
+    def __init__(self, address: str, registry_for: Callable[[str], Any]) -> None:
+        from ray.job_submission import JobSubmissionClient
+
+        self.address = address
+        self._client = JobSubmissionClient(address, headers=ray_auth_headers())
+        self._registry_for = registry_for
+
+    def launch(self, request: RetrainRequest) -> str:
+        args = [sys.executable, "-m", "jobs.retrain", "--config", request.config_path,
+                "--trigger", request.trigger, "--data", request.data_path]
+        if request.parent_version is not None:
+            args += ["--parent-version", request.parent_version]
+        handle = f"autopilot-retrain-{request.model}-{uuid.uuid4().hex[:8]}"
+        self._client.submit_job(
+            entrypoint=" ".join(_quote(a) for a in args),
+            submission_id=handle,
+            runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}},
+        )
+        return handle
+
+    def poll(self, handle: str, request: RetrainRequest) -> LaunchStatus:
+        from ray.job_submission import JobStatus
+
+        try:
+            status = self._client.get_job_status(handle)
+        except Exception as exc:  # noqa: BLE001 - the job server lost it
+            return LaunchStatus("failed", error=f"job {handle}: {exc}")
+        if status in (JobStatus.PENDING, JobStatus.RUNNING):
+            return LaunchStatus("running")
+        if status != JobStatus.SUCCEEDED:
+            logs = ""
+            try:
+                logs = self._client.get_job_logs(handle)[-500:]
+            except Exception:  # noqa: BLE001
+                pass
+            return LaunchStatus("failed", error=f"job {handle} {status.value}: {logs}")
+        registry = self._registry_for(request.model)
+        found = [v for v in registry.list_versions(request.model)
+                 if v.created_at >= request.launched_at - 1.0
+                 and v.lineage.trigger == request.trigger]
+        if not found:
+            return LaunchStatus("failed", error=f"job {handle} succeeded but registered "
+                                                "no new version")
+        return LaunchStatus("succeeded", version=found[-1].version)
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
+
+
+# ------------------------------------------------------------------------ core
+
+
+@dataclass
+class _Training:
+    handle: str
+    request: RetrainRequest
+    journal_id: int | None = None
+    status: LaunchStatus | None = None  # set when the launch itself failed
+
+
+@dataclass
+class _Managed:
+    cfg: AutopilotConfig
+    state: ModelState
+    table: RoutingTable | None = None
+    training: _Training | None = None
+    commands: deque[ManualCommand] = field(default_factory=deque)
+    last_hold: tuple[str, ...] = ()
+    gate_since: float | None = None
+    last: dict[str, Any] = field(default_factory=dict)
+
+
+def _default_metric(cfg: AutopilotConfig, task: str, n_classes: int) -> str:
+    from autopilot.training.metrics import default_metric
+
+    return cfg.training.metric or default_metric(task, n_classes)
+
+
+def _higher_is_better(metric: str) -> bool:
+    from autopilot.training.metrics import direction
+
+    try:
+        return direction(metric) == "max"
+    except (KeyError, ValueError):
+        return HIGHER_IS_BETTER.get(metric, True)
+
+
+class ControllerCore:
+    """The control loop for many models, without Ray.
+
+    Parameters
+    ----------
+    registry
+        A :class:`~autopilot.registry.Registry`, or a callable giving the
+        registry for a model's config (tenants may use different tracking URIs).
+    monitor
+        A :class:`~autopilot.monitor.MonitorStore` or anything with its
+        interface (:class:`~autopilot.monitor.MonitorProxy` for the actor).
+    journal
+        Where decisions and recovery state go.
+    launcher
+        Starts retrains (:class:`Launcher`).
+    notifier
+        Webhooks; by default one per model from ``controller.webhooks``.
+    clock
+        Time source (a fake one in tests).
+    retrain_rows, gate_holdout
+        The retrain window is the newest ``retrain_rows`` labelled rows; the
+        newest ``gate_holdout`` share of them is held out of training so the
+        offline gate compares champion and candidate on rows neither saw.
+    """
+
+    def __init__(
+        self,
+        *,
+        registry: Any,
+        monitor: Any,
+        journal: Journal,
+        launcher: Launcher,
+        notifier: Notifier | None = None,
+        clock: Callable[[], float] = time.time,
+        retrain_rows: int = 20_000,
+        gate_holdout: float = 0.3,
+        min_retrain_rows: int = 50,
+    ) -> None:
+        if not 0.0 < gate_holdout < 1.0:
+            raise ValueError(f"gate_holdout must be in (0, 1), got {gate_holdout}")
+        self._registry = registry
+        self.monitor = monitor
+        self.journal = journal
+        self.launcher = launcher
+        self._notifier = notifier
+        self._notifiers: dict[str, Notifier] = {}
+        self.clock = clock
+        self.retrain_rows = int(retrain_rows)
+        self.gate_holdout = float(gate_holdout)
+        self.min_retrain_rows = int(min_retrain_rows)
+        self._models: dict[str, _Managed] = {}
+        self._loaded: dict[tuple[str, str], Any] = {}
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ tenants
+
+    def registry(self, model: str) -> Any:
+        reg = self._registry
+        if callable(reg) and not hasattr(reg, "list_versions"):
+            return reg(self._models[model].cfg)
+        return reg
+
+    def models(self) -> list[str]:
+        return sorted(self._models)
+
+    def config(self, model: str) -> AutopilotConfig:
+        return self._managed(model).cfg
+
+    def _managed(self, model: str) -> _Managed:
+        try:
+            return self._models[model]
+        except KeyError:
+            raise ControlError(
+                f"model {model!r} is not managed by this controller; managed: {self.models()}"
+            ) from None
+
+    def add_model(self, cfg: AutopilotConfig) -> ModelState:
+        """Manage ``cfg``'s model; recover its state if the journal knows it."""
+        with self._lock:
+            name = cfg.name
+            m = _Managed(cfg, ModelState(model=name, mode=cfg.policy.canary.mode))
+            self._models[name] = m
+            reg = self.registry(name)
+            champ_v = reg.alias(name, "champion")
+            champion = None if champ_v is None else champ_v.version
+            saved = self.journal.load_state(name, "state")
+            state = ModelState.from_dict(saved) if saved else ModelState(
+                model=name, champion=champion, mode=cfg.policy.canary.mode,
+                weights={champion: 1.0} if champion else {},
+            )
+            m.state = self._reconcile(state, champion)
+            table = self.journal.load_state(name, "routing")
+            m.table = RoutingTable.from_dict(table) if table else None
+            training = self.journal.load_state(name, "training")
+            if training and m.state.phase == "training":
+                m.training = _Training(training["handle"], RetrainRequest(**training["request"]),
+                                       training.get("journal_id"))
+            m.gate_since = self.journal.load_state(name, "gate_since")
+            self._configure_monitor(name)
+            self._publish(m, m.state)
+            self._save(m)
+            return m.state
+
+    def _reconcile(self, state: ModelState, champion: str | None) -> ModelState:
+        """Make the saved state agree with the registry's champion alias (the truth)."""
+        if state.champion == champion:
+            return state
+        if champion is None:
+            return state  # registry empty (e.g. a fresh registry): keep what we knew
+        if state.challenger == champion:
+            # Crashed after promoting in the registry, before saving the state.
+            fallback = state.champion
+        else:
+            fallback = state.fallback if state.fallback != champion else None
+        return replace(state, phase="steady", champion=champion, challenger=None,
+                       fallback=fallback, step=0, canary_started_at=None,
+                       step_started_at=None, step_requests={}, min_p=1.0,
+                       weights={champion: 1.0}, shadow=(), validating_since=None)
+
+    def _configure_monitor(self, model: str) -> None:
+        m = self._models[model]
+        for v in (m.state.champion, m.state.challenger):
+            if v is None:
+                continue
+            loaded = self._load(model, v)
+            self.monitor.configure(model, task=loaded.schema.task, classes=loaded.schema.classes,
+                                   target=loaded.schema.target)
+            if loaded.reference_profile and not self.monitor.has_reference(model, v):
+                self.monitor.set_reference(model, v, loaded.reference_profile)
+
+    def _load(self, model: str, version: str) -> Any:
+        key = (model, str(version))
+        if key not in self._loaded:
+            self._loaded[key] = self.registry(model).load(model, version)
+        return self._loaded[key]
+
+    # --------------------------------------------------------------- the loop
+
+    def tick(self, model: str | None = None) -> dict[str, Decision]:
+        """One pass of gather → decide → apply → record, for one model or all of them."""
+        names = [model] if model is not None else self.models()
+        out: dict[str, Decision] = {}
+        for name in names:
+            with self._lock:
+                try:
+                    out[name] = self._tick_one(self._managed(name))
+                except ControlError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - one model must not stop the others
+                    log.exception("tick failed for model %s", name)
+                    self.journal.record(name, "error", reasons=[f"tick failed: {exc}"],
+                                        outcome=f"failed: {type(exc).__name__}")
+        return out
+
+    def _tick_one(self, m: _Managed) -> Decision:
+        now = float(self.clock())
+        ev = self.gather(m, now)
+        decision = decide(m.state, ev, m.cfg.policy)
+        new_state = next_state(m.state, decision, ev)
+        outcome = "applied"
+        try:
+            new_state = self._apply(m, decision, ev, new_state)
+        except (RegistryError, TrainingError, ControlError, OSError, ValueError) as exc:
+            outcome = f"failed: {type(exc).__name__}: {exc}"
+            log.warning("applying %s for %s failed: %s", decision.action, m.cfg.name, exc)
+            new_state = m.state
+        self._record(m, decision, ev, outcome)
+        m.state = new_state
+        self._publish(m, new_state)
+        self._save(m)
+        m.last = {"ts": now, "decision": decision.to_dict(), "outcome": outcome}
+        return decision
+
+    # ----------------------------------------------------------------- gather
+
+    def gather(self, m: _Managed, now: float) -> Evidence:
+        """Evidence for one model at ``now`` (monitor, registry, launcher)."""
+        cfg, st, name = m.cfg, m.state, m.cfg.name
+        kw: dict[str, Any] = {}
+        champ = st.champion
+        if champ is not None:
+            loaded = self._load(name, champ)
+            schema = loaded.schema
+            metric = _default_metric(cfg, schema.task, len(schema.classes))
+            kw["metric_name"] = metric
+            kw["higher_is_better"] = _higher_is_better(metric)
+            drift = self.monitor.drift_report(name, champ,
+                                              min_rows=cfg.policy.triggers.drift.min_rows)
+            if drift is not None:
+                kw.update(_drift_fields(drift))
+            perf = self.monitor.performance(name, champ, [metric])
+            kw["metric_labels"] = int(perf.get("n_labels", 0))
+            if metric in perf and math.isfinite(perf[metric]):
+                kw["metric_value"] = float(perf[metric])
+            if metric == "accuracy":
+                est = self.monitor.estimated_accuracy(name, champ)
+                if est is not None:
+                    kw["estimated_value"] = float(est["estimated_accuracy"])
+            mv = loaded.version
+            base = mv.lineage.metrics.get(metric)
+            kw["baseline_value"] = None if base is None else float(base)
+            kw["model_age_s"] = max(0.0, now - float(mv.created_at))
+            kw["new_labels"] = int(self.monitor.label_count(name, since=float(mv.created_at)))
+            kw["labels_per_day"] = float(self.monitor.label_count(name, since=now - 86400.0))
+        kw["arms"] = self._arms(m, now)
+        if m.commands:
+            kw["command"] = m.commands.popleft()
+        kw["running_trainings"] = sum(1 for x in self._models.values() if x.training is not None)
+        if m.training is not None:
+            status = m.training.status or self.launcher.poll(m.training.handle,
+                                                             m.training.request)
+            kw["training_status"] = status.status
+            if status.status == "succeeded":
+                kw["candidate"] = status.version
+            elif status.status == "failed":
+                kw["training_error"] = status.error
+        if st.phase == "validating" and st.challenger is not None and champ is not None:
+            kw["gate"] = self._gate_evidence(m, champ, st.challenger)
+        return Evidence(model=name, now=now, **kw)
+
+    def _arms(self, m: _Managed, now: float) -> dict[str, ArmStats]:
+        st = m.state
+        if st.phase == "canary" and st.canary_started_at is not None:
+            since = st.canary_started_at
+        else:
+            # Outside a canary the champion's health is judged on recent traffic only, so an
+            # old burst of errors does not keep it "failing" forever.
+            since = now - max(60.0, 6 * m.cfg.controller.tick_interval_s)
+        arms = {}
+        for v in (st.champion, st.challenger):
+            if v is not None:
+                arms[v] = ArmStats(**self.monitor.arm_stats(m.cfg.name, v, since))
+        return arms
+
+    def _gate_evidence(self, m: _Managed, champ: str, cand: str) -> GateEvidence | None:
+        name = m.cfg.name
+        frame = self.monitor.labelled_frame(name, since=m.gate_since,
+                                            limit=max(m.cfg.policy.gate.min_rows * 5, 1000))
+        if len(frame) == 0:
+            return None
+        champion, candidate = self._load(name, champ), self._load(name, cand)
+        schema = champion.schema
+        X = frame[list(schema.names)]
+        y = frame[schema.target].to_numpy()
+        a = np.asarray(champion.model.predict(X))
+        b = np.asarray(candidate.model.predict(X))
+        if schema.task == "classification":
+            y, a, b = (np.asarray([_norm(v) for v in arr]) for arr in (y, a, b))
+            gm = m.cfg.training.metric if m.cfg.training.metric in (
+                "accuracy", "balanced_accuracy", "f1") else "accuracy"
+        else:
+            y, a, b = (np.asarray(arr, dtype=float) for arr in (y, a, b))
+            gm = m.cfg.training.metric if m.cfg.training.metric in HIGHER_IS_BETTER else "rmse"
+        return GateEvidence(y, a, b, gm)
+
+    # ------------------------------------------------------------------ apply
+
+    def _apply(self, m: _Managed, d: Decision, ev: Evidence, new: ModelState) -> ModelState:
+        """Carry out ``d``: launches and registry moves; returns the state to keep."""
+        name, old = m.cfg.name, m.state
+        reg = self.registry(name)
+        if d.action == "retrain":
+            self._launch(m, d, ev)
+        elif d.action in ("abort", "validate") or (
+                old.phase == "training" and new.phase != "training"):
+            m.training = None
+        if d.action == "validate":
+            # Gate on labelled rows the candidate did not train on.
+            m.gate_since = self._cut_of_last_training(m)
+        # Registry follows the state: champion first (serving follows the alias) ...
+        if new.champion is not None and new.champion != old.champion:
+            history = reg.champion_history(name)
+            if (d.action == "rollback" and len(history) >= 2 and history[-1] == old.champion
+                    and history[-2] == new.champion):
+                reg.rollback(name)
+            else:
+                reg.promote(name, new.champion)
+            self._load(name, new.champion)
+            self.monitor.reset_detectors(name)
+        # ... then the challenger that left (archived unless it became champion) ...
+        gone = old.challenger
+        if gone is not None and gone != new.challenger and gone != new.champion:
+            self._archive(reg, name, gone)
+        # ... then a new challenger.
+        if new.challenger is not None and new.challenger != old.challenger:
+            reg.set_alias(name, "challenger", new.challenger)
+            self._transition(reg, name, new.challenger, "testing")
+            loaded = self._load(name, new.challenger)
+            if loaded.reference_profile:
+                self.monitor.set_reference(name, new.challenger, loaded.reference_profile)
+        if new.phase == "canary" and old.phase != "canary" and new.challenger is not None:
+            self._transition(reg, name, new.challenger, "staging")
+        if new.champion is not None and new.champion != old.champion:
+            self._configure_monitor(name)
+        return new
+
+    @staticmethod
+    def _transition(reg: Any, name: str, version: str, status: str) -> None:
+        current = reg.get(name, version).status
+        if current in (status, "production"):
+            return
+        if status == "staging" and current == "draft":
+            reg.transition(name, version, "testing")
+        reg.transition(name, version, status)
+
+    @staticmethod
+    def _archive(reg: Any, name: str, version: str) -> None:
+        challenger = reg.alias(name, "challenger")
+        if challenger is not None and challenger.version == version:
+            reg.delete_alias(name, "challenger")
+        if reg.get(name, version).status not in ("archived", "production"):
+            reg.transition(name, version, "archived")
+
+    def _cut_of_last_training(self, m: _Managed) -> float | None:
+        saved = self.journal.load_state(m.cfg.name, "last_cut")
+        return None if saved is None else float(saved)
+
+    def _launch(self, m: _Managed, d: Decision, ev: Evidence) -> None:
+        name, cfg = m.cfg.name, m.cfg
+        trigger = d.trigger or "manual"
+        state_dir = cfg.resolved_state_dir()
+        frame = self.monitor.labelled_frame(name, limit=self.retrain_rows)
+        n_hold = int(len(frame) * self.gate_holdout)
+        train = frame.iloc[: len(frame) - n_hold] if n_hold else frame
+        request_dir = state_dir / "retrain"
+        request_dir.mkdir(parents=True, exist_ok=True)
+        stamp = f"{name}-{int(ev.now * 1000)}"
+        cfg_path = state_dir / "configs" / f"{name}.yaml"
+        cfg_path.parent.mkdir(parents=True, exist_ok=True)
+        cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+        data_path = request_dir / f"{stamp}.parquet"
+        if len(train):
+            cut = float(train["_ts"].iloc[-1])
+            window = (f"labelled rows {len(train)} ts {float(train['_ts'].iloc[0]):.0f}"
+                      f"..{cut:.0f}")
+        else:
+            cut, window = None, "none"
+        train.drop(columns=["_ts", "_request_id"], errors="ignore").to_parquet(data_path)
+        req = RetrainRequest(name, str(cfg_path), trigger, m.state.champion, str(data_path),
+                             window, float(ev.now))
+        if len(train) < self.min_retrain_rows and trigger != "initial":
+            m.training = _Training("none", req, status=LaunchStatus(
+                "failed", error=f"only {len(train)} labelled rows for the retrain window "
+                                f"(< {self.min_retrain_rows})"))
+            return
+        self.journal.save_state(name, "last_cut", cut)
+        try:
+            handle = self.launcher.launch(req)
+        except Exception as exc:  # noqa: BLE001 - a failed launch is a failed training
+            m.training = _Training("none", req, status=LaunchStatus(
+                "failed", error=f"launch failed: {type(exc).__name__}: {exc}"))
+            return
+        m.training = _Training(handle, req)
+
+    # ----------------------------------------------------------------- record
+
+    def _record(self, m: _Managed, d: Decision, ev: Evidence, outcome: str) -> None:
+        name = m.cfg.name
+        if d.action == "none":
+            return
+        if d.action == "hold" and d.reasons == m.last_hold and not d.alert:
+            return  # an unchanged wait is journalled once, not every tick
+        m.last_hold = d.reasons if d.action == "hold" else ()
+        if m.training is not None and d.action == "retrain":
+            outcome = (f"{outcome}: {self.launcher.kind} {m.training.handle}"
+                       if m.training.status is None else f"failed: {m.training.status.error}")
+        if d.action == "validate":
+            outcome = f"{outcome}: candidate {d.version}"
+        evidence = ev.to_dict()
+        entry = self.journal.record(name, d.action, reasons=d.reasons, evidence=evidence,
+                                    numbers={**d.to_dict(), "phase": m.state.phase},
+                                    outcome=outcome, ts=ev.now)
+        if d.action == "retrain" and m.training is not None:
+            m.training.journal_id = entry.id
+        if d.action not in _NOTIFY_QUIET or d.alert:
+            numbers = {k: v for k, v in d.numbers.items()}
+            if d.version is not None:
+                numbers["version"] = d.version
+            if d.weights is not None:
+                numbers["weights"] = dict(d.weights)
+            self._notifier_for(m).notify(name, d.action, d.reasons, numbers)
+
+    def _notifier_for(self, m: _Managed) -> Notifier:
+        if self._notifier is not None:
+            return self._notifier
+        name = m.cfg.name
+        if name not in self._notifiers:
+            self._notifiers[name] = Notifier(m.cfg.controller.webhooks)
+        return self._notifiers[name]
+
+    def _save(self, m: _Managed) -> None:
+        name = m.cfg.name
+        self.journal.save_state(name, "state", m.state.to_dict())
+        if m.table is not None:
+            self.journal.save_state(name, "routing", m.table.to_dict())
+        self.journal.save_state(name, "training", None if m.training is None or
+                                m.training.status is not None else {
+                                    "handle": m.training.handle,
+                                    "request": jsonable(m.training.request),
+                                    "journal_id": m.training.journal_id})
+        self.journal.save_state(name, "gate_since", m.gate_since)
+
+    # --------------------------------------------------------------- routing
+
+    def _publish(self, m: _Managed, st: ModelState) -> None:
+        """Rebuild the routing table from the state; bump its version when it changed."""
+        if st.champion is None:
+            return
+        table = build_table(st, 0 if m.table is None else m.table.table_version)
+        if m.table is None or _table_key(table) != _table_key(m.table):
+            m.table = replace(table, table_version=(0 if m.table is None
+                                                    else m.table.table_version) + 1)
+
+    def routing_table(self, model: str) -> dict[str, Any] | None:
+        """The current routing table as a dict (what the endpoint's replicas poll)."""
+        m = self._models.get(model)
+        return None if m is None or m.table is None else m.table.to_dict()
+
+    # -------------------------------------------------------------- commands
+
+    def command(self, model: str, action: str, payload: Mapping[str, Any] | None = None
+                ) -> dict[str, Any]:
+        """A person's override; applied at once (one tick of this model) and journalled."""
+        if action not in COMMANDS:
+            raise ControlError(f"unknown command {action!r}; commands are {COMMANDS}")
+        payload = dict(payload or {})
+        m = self._managed(model)
+        weights = payload.get("weights")
+        if action == "set_weights" and not isinstance(weights, Mapping):
+            raise ControlError(f"set_weights needs payload {{'weights': {{version: share}}}}, "
+                               f"got {payload!r}")
+        cmd = ManualCommand(
+            kind=action,  # type: ignore[arg-type]
+            version=None if payload.get("version") is None else str(payload["version"]),
+            weights=None if weights is None else {str(k): float(v) for k, v in weights.items()},
+            reason=str(payload.get("reason", "manual")),
+        )
+        with self._lock:
+            m.commands.append(cmd)
+            d = self.tick(model).get(model)
+        return {"model": model, "action": action, "decision": None if d is None else d.to_dict(),
+                "outcome": m.last.get("outcome"), "state": m.state.to_dict(),
+                "routing": self.routing_table(model)}
+
+    # ---------------------------------------------------------------- status
+
+    def status(self, model: str | None = None) -> dict[str, Any]:
+        """State, routing, training and the last decision for one model or all."""
+        names = [model] if model is not None else self.models()
+        out: dict[str, Any] = {}
+        for name in names:
+            m = self._managed(name)
+            out[name] = {
+                "state": m.state.to_dict(),
+                "routing": self.routing_table(name),
+                "training": None if m.training is None else {
+                    "handle": m.training.handle, "trigger": m.training.request.trigger,
+                    "launched_at": m.training.request.launched_at,
+                    "launcher": self.launcher.kind},
+                "last": m.last,
+                "journal_entries": self.journal.count(name),
+            }
+        return out
+
+    def history(self, model: str | None = None, *, action: str | None = None,
+                since: float | None = None, limit: int | None = 50) -> list[dict[str, Any]]:
+        return [e.to_dict() for e in self.journal.query(model=model, action=action, since=since,
+                                                        limit=limit)]
+
+
+def build_table(st: ModelState, table_version: int) -> RoutingTable:
+    """The routing table a model state implies."""
+    if st.champion is None:
+        raise ValueError(f"model {st.model!r} has no champion to route to")
+    champ, chal = st.champion, st.challenger
+    live = [champ] + ([chal] if chal is not None and chal not in st.isolated else [])
+    raw = {v: max(0.0, float(st.weights.get(v, 0.0))) for v in live}
+    total = sum(raw.values())
+    weights = {v: w / total for v, w in raw.items()} if total > 0 else {champ: 1.0}
+    arms = [Arm(champ, weights.get(champ, 0.0), "champion")]
+    if len(live) > 1:
+        arms.append(Arm(chal, weights.get(chal, 0.0), "challenger"))  # type: ignore[arg-type]
+    fallback = st.fallback if st.fallback not in (None, champ, chal) else None
+    mode = "shadow" if st.shadow else (st.mode if st.mode in ("split", "bandit") else "split")
+    return RoutingTable(st.model, table_version, mode, tuple(arms), fallback,  # type: ignore
+                        paused=st.phase == "paused")
+
+
+def _table_key(t: RoutingTable) -> dict[str, Any]:
+    d = t.to_dict()
+    d.pop("table_version")
+    return d
+
+
+def _norm(value: Any) -> str:
+    if isinstance(value, bool | np.bool_):
+        return str(int(value))
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return str(value)
+
+
+def _drift_fields(report: Any) -> dict[str, Any]:
+    """Evidence fields from a ``stats.DriftReport`` (per-feature: its effect size)."""
+    return {
+        "drift_severity": str(report.severity),
+        "drift_share": float(report.share_drifted),
+        "drift_rows": int(report.n_current),
+        "drift_features": {str(f.feature): float(f.effect_size) for f in report.features},
+    }
+
+
+# ------------------------------------------------------------------ Ray actor
+
+
+class _ControllerActorImpl:
+    """The Ray actor: a :class:`ControllerCore` plus a tick thread."""
+
+    def __init__(self, configs: list[dict[str, Any]], journal_path: str,
+                 auto_tick: bool = True, launcher: str = "auto") -> None:
+        from autopilot.config import parse_config
+        from autopilot.monitor import MonitorProxy, get_monitor
+        from autopilot.registry import open_registry
+
+        cfgs = [parse_config(c) for c in configs]
+        registries: dict[str, Any] = {}
+
+        def registry_for(cfg: AutopilotConfig) -> Any:
+            uri = cfg.resolved_tracking_uri()
+            if uri not in registries:
+                registries[uri] = open_registry(cfg)
+            return registries[uri]
+
+        self._cfgs = {c.name: c for c in cfgs}
+        url = dashboard_url() if launcher in ("auto", "job") else None
+        if url is not None:
+            chosen: Launcher = RayJobLauncher(url, lambda name: registry_for(self._cfgs[name]))
+        else:
+            chosen = RayTaskLauncher(num_cpus=cfgs[0].training.cpus_per_trial if cfgs else 0.5)
+        self.core = ControllerCore(
+            registry=registry_for, monitor=MonitorProxy(get_monitor()),
+            journal=Journal(journal_path), launcher=chosen,
+        )
+        for cfg in cfgs:
+            self.core.add_model(cfg)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if auto_tick:
+            self._thread = threading.Thread(target=self._loop, name="autopilot-tick",
+                                            daemon=True)
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            interval = min((c.controller.tick_interval_s for c in self._cfgs.values()),
+                           default=10.0)
+            if self._stop.wait(interval):
+                return
+            try:
+                self.core.tick()
+            except Exception:  # noqa: BLE001 - the loop never dies
+                log.exception("controller tick failed")
+
+    def ready(self) -> dict[str, Any]:
+        return {"models": self.core.models(), "launcher": self.core.launcher.kind}
+
+    def add_model(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        from autopilot.config import parse_config
+
+        c = parse_config(cfg)
+        self._cfgs[c.name] = c
+        return self.core.add_model(c).to_dict()
+
+    def tick(self, model: str | None = None) -> dict[str, Any]:
+        return {k: v.to_dict() for k, v in self.core.tick(model).items()}
+
+    def routing_table(self, model_name: str) -> dict[str, Any] | None:
+        return self.core.routing_table(model_name)
+
+    def command(self, model_name: str, action: str, payload: dict[str, Any] | None = None
+                ) -> dict[str, Any]:
+        return jsonable(self.core.command(model_name, action, payload or {}))
+
+    def status(self, model_name: str | None = None) -> dict[str, Any]:
+        return jsonable(self.core.status(model_name))
+
+    def history(self, model_name: str | None = None, action: str | None = None,
+                since: float | None = None, limit: int | None = 50) -> list[dict[str, Any]]:
+        return self.core.history(model_name, action=action, since=since, limit=limit)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def start_controller(
+    configs: list[AutopilotConfig],
+    *,
+    journal_path: str | Path | None = None,
+    auto_tick: bool = True,
+    launcher: str = "auto",
+    detached: bool = True,
+    num_cpus: float = 0.1,
+) -> Any:
+    """Start (or find) the named Controller actor and wait until it is ready; returns its handle.
+
+    ``max_restarts=-1`` brings it back after a crash; its constructor then
+    recovers every model from the journal (``<state_dir>/journal.db`` of the
+    first config by default) and the registry.
+    """
+    import ray
+
+    if not configs:
+        raise ControlError("start_controller needs at least one model config")
+    path = journal_path or configs[0].resolved_state_dir() / "journal.db"
+    cls = ray.remote(_ControllerActorImpl)
+    opts: dict[str, Any] = dict(
+        name=CONTROLLER_ACTOR, namespace=NAMESPACE, get_if_exists=True, max_restarts=-1,
+        max_task_retries=3, num_cpus=num_cpus,
+        # Threaded: routing_table polls and commands are answered while a tick runs.
+        max_concurrency=8,
+    )
+    if detached:
+        opts["lifetime"] = "detached"
+    handle = cls.options(**opts).remote([c.model_dump(mode="json") for c in configs],
+                                        str(path), auto_tick, launcher)
+    ray.get(handle.ready.remote())
+    return handle
+
+
+def get_controller() -> Any:
+    """The running Controller actor, or :class:`ControlError` if there is none."""
+    import ray
+
+    try:
+        return ray.get_actor(CONTROLLER_ACTOR, namespace=NAMESPACE)
+    except ValueError as exc:
+        raise ControlError(
+            f"no controller actor {CONTROLLER_ACTOR!r} in namespace {NAMESPACE!r}"
+        ) from exc

@@ -1,0 +1,374 @@
+"""ControllerCore without Ray: in-memory registry, real MonitorStore, fake clock, fake traffic."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
+
+from autopilot.config import AutopilotConfig
+from autopilot.controller import (
+    ControllerCore,
+    LocalLauncher,
+    RetrainRequest,
+    build_table,
+)
+from autopilot.errors import ControlError
+from autopilot.journal import Journal
+from autopilot.monitor import MonitorStore
+from autopilot.policy.types import ModelState
+from autopilot.registry import InMemoryRegistry, Lineage
+from autopilot.routing import RoutingTable, choose_version
+from autopilot.schema import Column, FeatureSchema
+from autopilot.stats import ReferenceProfile
+
+NAME = "churn"
+SCHEMA = FeatureSchema((Column("x1", "numeric"), Column("x2", "numeric")), "y",
+                       "classification", ("0", "1"))
+
+
+class _Clock:
+    def __init__(self, t: float = 1_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class _Notes:
+    """Collects notifications (the Notifier interface the core uses)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def notify(self, model: str, action: str, reasons: Any = (), numbers: Any = None) -> bool:
+        self.sent.append((model, action))
+        return True
+
+
+def _data(rng: np.random.Generator, n: int, shift: float = 0.0) -> pd.DataFrame:
+    x = rng.normal(size=(n, 2))
+    x[:, 0] += shift
+    y = (x[:, 0] - shift + x[:, 1] > 0).astype(int)  # the concept follows the shift
+    return pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "y": y})
+
+
+def _cfg(tmp_path: Path, **policy: Any) -> AutopilotConfig:
+    pol = {
+        "triggers": {"drift": {"min_rows": 100, "severity": "high"},
+                     "performance": {"min_labels": 50}},
+        "guards": {"min_interval_s": 0.0},
+        "gate": {"min_rows": 50},
+        "canary": {"steps": [0.2, 0.5, 1.0], "min_samples_per_step": 40,
+                   "guardrail_min_requests": 10, "srm_min_requests": 50},
+    }
+    for k, v in policy.items():
+        pol[k] = {**pol.get(k, {}), **v}
+    return AutopilotConfig.model_validate({
+        "name": NAME, "task": "classification",
+        "data": {"generator": {"n_rows": 1000}, "target": "y"},
+        "training": {"metric": "accuracy"},
+        "policy": pol, "controller": {"tick_interval_s": 10.0},
+        "state_dir": str(tmp_path / "state"),
+    })
+
+
+def _register(reg: InMemoryRegistry, model: Any, ref: pd.DataFrame, *, trigger: str = "initial",
+              parent: str | None = None, acc: float = 0.9) -> str:
+    lineage = Lineage(trigger=trigger, parent_version=parent, data_fingerprint="f",
+                      data_window="w", metrics={"accuracy": acc}, training_run_id=None,
+                      family=type(model).__name__, params={})
+    profile = ReferenceProfile.fit(ref[["x1", "x2"]]).to_dict()
+    return reg.register(NAME, model, schema=SCHEMA, lineage=lineage,
+                        reference_profile=profile).version
+
+
+class _Rig:
+    """Registry, monitor, journal, launcher and a core; plus a traffic simulator."""
+
+    def __init__(self, tmp_path: Path, *, champion: Any = None, trainer: str = "good",
+                 cfg: AutopilotConfig | None = None, journal: Journal | None = None,
+                 registry: InMemoryRegistry | None = None,
+                 monitor: MonitorStore | None = None) -> None:
+        self.tmp = tmp_path
+        self.rng = np.random.default_rng(0)
+        self.clock = _Clock()
+        self.cfg = cfg or _cfg(tmp_path)
+        self.registry = registry or InMemoryRegistry()
+        self.monitor = monitor or MonitorStore(tmp_path / "mon.db", window_rows=400)
+        self.journal = journal or Journal(tmp_path / "journal.db")
+        self.notes = _Notes()
+        self.trainer = trainer
+        self.launcher = LocalLauncher(self._train)
+        self.base = _data(self.rng, 1000)
+        if registry is None:
+            model = champion if champion is not None else LogisticRegression().fit(
+                self.base[["x1", "x2"]], self.base["y"])
+            v = _register(self.registry, model, self.base)
+            self.registry.promote(NAME, v)
+        self.core = self.make_core()
+        self.n = 0
+        self.served: dict[str, int] = {}
+        self.models: dict[str, Any] = {}
+
+    def make_core(self) -> ControllerCore:
+        core = ControllerCore(registry=self.registry, monitor=self.monitor, journal=self.journal,
+                              launcher=self.launcher, notifier=self.notes, clock=self.clock,
+                              min_retrain_rows=30)
+        core.add_model(self.cfg)
+        return core
+
+    def _train(self, req: RetrainRequest) -> str:
+        frame = pd.read_parquet(req.data_path)
+        y = frame["y"].astype(int)
+        if self.trainer == "fail":
+            raise RuntimeError("out of memory")
+        if self.trainer == "bad":
+            y = 1 - y  # learns the opposite
+        model = LogisticRegression().fit(frame[["x1", "x2"]], y)
+        return _register(self.registry, model, frame, trigger=req.trigger,
+                         parent=req.parent_version)
+
+    def serve(self, n: int, *, shift: float = 0.0, erroring: str | None = None,
+              label: bool = True) -> None:
+        """Route ``n`` requests by the core's table, predict, record, and label them."""
+        table = RoutingTable.from_dict(self.core.routing_table(NAME))
+        frame = _data(self.rng, n, shift)
+        x = frame[["x1", "x2"]]
+        ids = [f"r{self.n + i + 1}" for i in range(n)]
+        self.n += n
+        chosen = [choose_version(table, f"u{rid}", self.rng) for rid in ids]
+        answer = [table.champion if v == erroring else v for v in chosen]
+        preds: dict[str, np.ndarray] = {}
+        for v in set(answer):
+            if v not in self.models:
+                self.models[v] = self.registry.load(NAME, v).model
+            preds[v] = self.models[v].predict(x)
+        records, labels = [], []
+        for i, rid in enumerate(ids):
+            ts = self.clock.t + i * 0.001
+            feats = {"x1": float(x["x1"].iloc[i]), "x2": float(x["x2"].iloc[i])}
+            if chosen[i] == erroring:
+                records.append(self._record(rid, chosen[i], feats, None, ts, error="boom"))
+            v = answer[i]  # the breaker's fallback (champion) answers an erroring arm
+            records.append(self._record(rid, v, feats, int(preds[v][i]), ts))
+            self.served[v] = self.served.get(v, 0) + 1
+            labels.append({"request_id": rid, "model": NAME, "label": int(frame["y"].iloc[i]),
+                           "ts": ts + 1})
+        assert self.monitor.ingest(records) == len(records)
+        if label:
+            self.monitor.ingest_labels(labels)
+
+    @staticmethod
+    def _record(rid: str, version: str, feats: dict[str, float], pred: Any, ts: float,
+                error: str | None = None) -> dict[str, Any]:
+        return {"request_id": rid, "model": NAME, "version": version, "features": feats,
+                "prediction": pred, "proba": None, "latency_ms": 3.0, "error": error,
+                "cache_hit": False, "caller_key": None, "ts": ts, "shadow": False}
+
+    def tick(self, dt: float = 10.0) -> str:
+        self.clock.t += dt
+        d = self.core.tick(NAME)[NAME]
+        self.launcher.wait()
+        return d.action
+
+    def actions(self) -> list[str]:
+        return [e.action for e in self.journal.query(model=NAME)]
+
+    def state(self) -> ModelState:
+        return ModelState.from_dict(self.core.status(NAME)[NAME]["state"])
+
+
+def _run_canary(rig: _Rig, *, until: Callable[[_Rig], bool], per_tick: int = 200,
+                max_ticks: int = 40, **serve: Any) -> list[str]:
+    seen = []
+    for _ in range(max_ticks):
+        rig.serve(per_tick, **serve)
+        seen.append(rig.tick())
+        if until(rig):
+            break
+    return seen
+
+
+def test_drift_triggers_retrain_gate_canary_and_promotion(tmp_path: Path) -> None:
+    weak = DummyClassifier(strategy="constant", constant=0)
+    rig = _Rig(tmp_path, champion=weak.fit([[0, 0], [1, 1]], [0, 1]))
+    assert rig.core.routing_table(NAME)["arms"] == [
+        {"version": "1", "weight": 1.0, "role": "champion"}]
+    rig.serve(300, shift=3.0)
+    assert rig.tick() == "retrain"
+    assert rig.state().phase == "training"
+    assert rig.tick() == "validate"
+    assert rig.registry.alias(NAME, "challenger").version == "2"
+    assert rig.registry.get(NAME, "2").status == "testing"
+    assert rig.tick() == "start_canary"
+    table = rig.core.routing_table(NAME)
+    assert {a["version"]: a["weight"] for a in table["arms"]} == {"1": 0.8, "2": 0.2}
+    assert rig.registry.get(NAME, "2").status == "staging"
+    _run_canary(rig, until=lambda r: r.state().champion == "2", shift=3.0)
+    assert rig.registry.alias(NAME, "champion").version == "2"
+    assert rig.registry.alias(NAME, "previous").version == "1"
+    acts = rig.actions()
+    assert acts[:3] == ["retrain", "validate", "start_canary"]
+    assert "ramp" in acts and acts[-1] == "promote"
+    final = rig.core.routing_table(NAME)
+    assert [(a["version"], a["role"]) for a in final["arms"]] == [("2", "champion")]
+    assert final["fallback"] == "1"
+    retrain = rig.journal.query(model=NAME, action="retrain")[0]
+    assert retrain.evidence["drift_severity"] in ("high", "critical")
+    assert retrain.outcome.startswith("applied: local local-")
+    assert (NAME, "promote") in rig.notes.sent and (NAME, "retrain") in rig.notes.sent
+    lineage = rig.registry.get(NAME, "2").lineage
+    assert lineage.trigger in ("drift", "performance") and lineage.parent_version == "1"
+
+
+def test_gate_archives_a_worse_candidate(tmp_path: Path) -> None:
+    rig = _Rig(tmp_path, trainer="bad")
+    rig.serve(200)
+    rig.core.command(NAME, "retrain", {"reason": "test"})
+    assert rig.actions() == ["retrain"]
+    rig.launcher.wait()
+    rig.serve(300)  # labelled rows after the training cut, for the gate
+    assert rig.tick() == "validate"
+    assert rig.tick() == "archive_candidate"
+    assert rig.registry.get(NAME, "2").status == "archived"
+    assert rig.registry.alias(NAME, "challenger") is None
+    assert rig.state().phase == "steady"
+    assert rig.core.routing_table(NAME)["arms"][0]["version"] == "1"
+
+
+def _canary_rig(tmp_path: Path, challenger_model: Any, **kw: Any) -> _Rig:
+    """A rig whose journal says a canary of version 2 is running (recovery path)."""
+    reg = InMemoryRegistry()
+    rng = np.random.default_rng(1)
+    base = _data(rng, 1000)
+    good = LogisticRegression().fit(base[["x1", "x2"]], base["y"])
+    reg.promote(NAME, _register(reg, good, base))
+    v2 = _register(reg, challenger_model, base, trigger="drift", parent="1")
+    reg.set_alias(NAME, "challenger", v2)
+    reg.transition(NAME, v2, "testing")
+    journal = Journal(tmp_path / "journal.db")
+    state = ModelState(model=NAME, phase="canary", champion="1", challenger=v2,
+                       canary_started_at=1_000_000.0, step_started_at=1_000_000.0,
+                       weights={"1": 0.8, v2: 0.2})
+    journal.save_state(NAME, "state", state.to_dict())
+    return _Rig(tmp_path, registry=reg, journal=journal, **kw)
+
+
+def test_erroring_challenger_rolled_back_within_one_tick(tmp_path: Path) -> None:
+    rig = _canary_rig(tmp_path, LogisticRegression().fit([[0, 0], [1, 1]], [0, 1]))
+    assert rig.state().phase == "canary"
+    rig.serve(200, erroring="2")
+    assert rig.served.get("2", 0) == 0  # users got the champion's (fallback) answers
+    assert rig.tick() == "rollback"
+    entry = rig.journal.last(NAME, "rollback")
+    assert entry.numbers["strategy"] == "instant"
+    assert rig.state().phase == "steady" and rig.state().challenger is None
+    assert rig.registry.get(NAME, "2").status == "archived"
+    assert [a["version"] for a in rig.core.routing_table(NAME)["arms"]] == ["1"]
+    assert (NAME, "rollback") in rig.notes.sent
+
+
+def test_worse_challenger_rolled_back_by_the_sequential_test(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    base = _data(rng, 500)
+    worse = LogisticRegression().fit(base[["x1", "x2"]], rng.integers(0, 2, 500))
+    rig = _canary_rig(tmp_path, worse)
+    _run_canary(rig, until=lambda r: r.state().phase != "canary")
+    assert rig.actions()[-1] == "rollback"
+    assert rig.registry.alias(NAME, "champion").version == "1"
+    assert rig.registry.get(NAME, "2").status == "archived"
+
+
+def test_restart_mid_canary_resumes_with_same_state(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    base = _data(rng, 1000)
+    same = LogisticRegression().fit(base[["x1", "x2"]], base["y"])
+    rig = _canary_rig(tmp_path, same)
+    rig.serve(200)
+    rig.tick()
+    before = rig.core.status(NAME)[NAME]
+    entries = [e.to_dict() for e in rig.journal.query(model=NAME)]
+    # a new core on the same journal, registry and monitor = the actor after a restart
+    again = rig.make_core()
+    after = again.status(NAME)[NAME]
+    assert after["state"] == before["state"]
+    assert after["routing"] == before["routing"]
+    assert [e.to_dict() for e in rig.journal.query(model=NAME)] == entries
+    assert after["state"]["canary_started_at"] == 1_000_000.0  # resumed, not restarted
+
+
+def test_restart_after_promotion_reconciles_with_registry(tmp_path: Path) -> None:
+    rig = _canary_rig(tmp_path, LogisticRegression().fit([[0, 0], [1, 1]], [0, 1]))
+    rig.registry.promote(NAME, "2")  # crashed after the registry move, before saving state
+    again = rig.make_core()
+    st = ModelState.from_dict(again.status(NAME)[NAME]["state"])
+    assert (st.phase, st.champion, st.challenger, st.fallback) == ("steady", "2", None, "1")
+    assert again.routing_table(NAME)["arms"][0] == {"version": "2", "weight": 1.0,
+                                                    "role": "champion"}
+
+
+def test_training_failure_aborts_and_alerts(tmp_path: Path) -> None:
+    rig = _Rig(tmp_path, trainer="fail")
+    rig.serve(100)
+    out = rig.core.command(NAME, "retrain", {})
+    assert out["decision"]["action"] == "retrain"
+    rig.launcher.wait()
+    assert rig.tick() == "abort"
+    assert "out of memory" in rig.journal.last(NAME, "abort").reasons[0]
+    assert rig.state().phase == "steady"
+    assert (NAME, "abort") in rig.notes.sent
+
+
+def test_retrain_with_too_few_labels_fails_cleanly(tmp_path: Path) -> None:
+    rig = _Rig(tmp_path)
+    rig.core.command(NAME, "retrain", {})
+    assert rig.journal.last(NAME, "retrain").outcome.startswith("failed: only 0 labelled rows")
+    assert rig.tick() == "abort"
+
+
+def test_manual_commands(tmp_path: Path) -> None:
+    rig = _Rig(tmp_path)
+    out = rig.core.command(NAME, "pause", {"reason": "maintenance"})
+    assert out["state"]["phase"] == "paused" and out["routing"]["paused"] is True
+    assert rig.tick() == "none"
+    rig.core.command(NAME, "resume", {})
+    assert rig.state().phase == "steady"
+    assert rig.core.routing_table(NAME)["paused"] is False
+    with pytest.raises(ControlError, match="'explode'"):
+        rig.core.command(NAME, "explode", {})
+    with pytest.raises(ControlError, match="'nope'"):
+        rig.core.command("nope", "pause", {})
+    with pytest.raises(ControlError, match="weights"):
+        rig.core.command(NAME, "set_weights", {})
+    hist = rig.core.history(NAME)
+    assert [h["action"] for h in hist] == ["pause", "resume"]
+    assert "maintenance" in hist[0]["reasons"][0]
+
+
+def test_manual_promote_and_rollback_move_registry(tmp_path: Path) -> None:
+    rig = _canary_rig(tmp_path, LogisticRegression().fit([[0, 0], [1, 1]], [0, 1]))
+    rig.core.command(NAME, "promote", {"version": "2"})
+    assert rig.registry.alias(NAME, "champion").version == "2"
+    rig.core.command(NAME, "rollback", {})
+    assert rig.registry.alias(NAME, "champion").version == "1"
+    assert rig.core.routing_table(NAME)["arms"][0]["version"] == "1"
+    assert rig.actions() == ["promote", "rollback"]
+
+
+def test_table_versions_only_grow_and_build_table() -> None:
+    st = ModelState(model="m", phase="canary", champion="1", challenger="2", fallback="0",
+                    weights={"1": 3.0, "2": 1.0})
+    t = build_table(st, 7)
+    assert t.weights() == {"1": 0.75, "2": 0.25} and t.fallback == "0" and t.table_version == 7
+    shadow = build_table(ModelState(model="m", champion="1", challenger="2", shadow=("2",),
+                                    weights={"1": 1.0}), 1)
+    assert shadow.mode == "shadow" and shadow.challengers == ("2",)
+    with pytest.raises(ValueError, match="'m'"):
+        build_table(ModelState(model="m"), 1)
