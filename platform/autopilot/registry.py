@@ -857,9 +857,11 @@ class MlflowRegistry(Registry):
                     name, description="Managed by Autopilot", tags={HISTORY_TAG: "[]"}
                 )
             # All tags travel with creation, so a version never exists without its hash.
-            mv = self._client.create_model_version(
-                name, source=info.model_uri, run_id=run_id, tags=tags, model_id=model_id
-            )
+            # The registry resolves the models:/ source through the fluent tracking URI.
+            with self._fluent_uri():
+                mv = self._client.create_model_version(
+                    name, source=info.model_uri, run_id=run_id, tags=tags, model_id=model_id
+                )
         return self.get(name, mv.version)
 
     def get(self, name: str, version: str | int) -> ModelVersion:
