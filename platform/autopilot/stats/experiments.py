@@ -168,16 +168,18 @@ def welch_ttest(a: ArrayLike, b: ArrayLike, alpha: float = 0.05) -> TestResult:
     va, vb = float(np.var(x, ddof=1)), float(np.var(y, ddof=1))
     if va == 0.0 and vb == 0.0:
         raise ValueError("a and b are both constant; the t statistic is undefined")
-    res = stats.ttest_ind(x, y, equal_var=False)
+    # The formula of scipy.stats.ttest_ind(equal_var=False), without its overhead.
     diff = float(np.mean(x) - np.mean(y))
     ga, gb = va / x.size, vb / y.size
     se = float(np.sqrt(ga + gb))
     df = (ga + gb) ** 2 / (ga**2 / (x.size - 1) + gb**2 / (y.size - 1))
+    t = diff / se
+    p = float(min(1.0, 2.0 * stats.t.sf(abs(t), df)))
     q = float(stats.t.isf(alpha / 2.0, df))
     return TestResult(
         method="welch_ttest",
-        statistic=float(res.statistic),
-        p_value=float(res.pvalue),
+        statistic=t,
+        p_value=p,
         effect=diff,
         ci_low=diff - q * se,
         ci_high=diff + q * se,
