@@ -164,19 +164,29 @@ class LocalLauncher:
 
 
 def train_from_request(request: RetrainRequest) -> str:
-    """Run one retrain in this process: load the window, train, register; returns the version."""
+    """Run one retrain in this process: load the window, train, register; returns the version.
+
+    An empty window (an initial training, before any labels) trains on the
+    config's own data source instead.
+    """
     from autopilot.config import load_config
     from autopilot.registry import open_registry
-    from autopilot.training.pipeline import train_and_register
+    from autopilot.training.data import load_frame
+    from autopilot.training.pipeline import champion_config, train_and_register
 
     cfg = load_config(request.config_path)
     frame = pd.read_parquet(request.data_path)
+    window = request.data_window
+    if len(frame) == 0:
+        frame = load_frame(cfg.data)
+        window = f"config data source rows 0:{len(frame)}"
+    registry = open_registry(cfg)
     outcome = train_and_register(
-        cfg, frame, open_registry(cfg), trigger=request.trigger,
-        parent_version=request.parent_version, data_window=request.data_window,
-        warm_start=request.parent_version is not None,
+        cfg, frame, registry, trigger=request.trigger,
+        parent_version=request.parent_version, data_window=window,
+        warm_start=champion_config(registry, request.model),
     )
-    return str(outcome.version)
+    return str(outcome.version.version)
 
 
 class RayTaskLauncher:
@@ -673,7 +683,12 @@ class ControllerCore:
         stamp = f"{name}-{int(ev.now * 1000)}"
         cfg_path = state_dir / "configs" / f"{name}.yaml"
         cfg_path.parent.mkdir(parents=True, exist_ok=True)
-        cfg_path.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+        raw = cfg.model_dump(mode="json")
+        # Absolute paths: load_config resolves relative ones against the YAML's own folder.
+        raw["state_dir"] = str(state_dir)
+        if cfg.data.path is not None:
+            raw["data"]["path"] = str(cfg.data.path.expanduser().resolve())
+        cfg_path.write_text(yaml.safe_dump(raw, sort_keys=False))
         data_path = request_dir / f"{stamp}.parquet"
         if len(train):
             cut = float(train["_ts"].iloc[-1])

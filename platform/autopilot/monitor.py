@@ -686,7 +686,7 @@ class MonitorStore:
 
         Returns the bucket start times flagged per series; needs at least 5 buckets.
         """
-        from autopilot.stats import modified_zscore
+        from autopilot.stats import modified_zscore_anomalies
 
         pts = self.series(model, version, bucket_s=bucket_s)
         out: dict[str, list[float]] = {"latency": [], "error_rate": []}
@@ -695,11 +695,8 @@ class MonitorStore:
         starts = np.asarray([p.start for p in pts])
         for name, values in (("latency", [p.p95_latency_ms for p in pts]),
                              ("error_rate", [p.error_rate for p in pts])):
-            arr = np.asarray(values, dtype=float)
-            if np.ptp(arr) == 0:
-                continue
-            z = np.asarray(modified_zscore(arr), dtype=float)
-            out[name] = [float(s) for s in starts[np.abs(z) > threshold]]
+            res = modified_zscore_anomalies(np.asarray(values, dtype=float), threshold)
+            out[name] = [float(s) for s in starts[res.is_anomaly]]
         return out
 
     def detectors(self, model: str, version: str) -> DetectorState:

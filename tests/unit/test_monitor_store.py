@@ -214,3 +214,16 @@ def test_configure_validates_task(store: MonitorStore) -> None:
         store.configure("m", task="ranking")
     with pytest.raises(ValueError, match="window_rows"):
         MonitorStore(":memory:", window_rows=0)
+
+
+def test_anomalies_flag_latency_spike(store: MonitorStore) -> None:
+    rng = np.random.default_rng(4)
+    recs = []
+    for b in range(12):
+        lat = 500.0 if b == 9 else 10.0
+        recs += [_rec(b * 100 + i, latency=lat + float(rng.normal(0, 1)), ts=b * 60.0 + i)
+                 for i in range(8)]
+    store.ingest(recs)
+    out = store.anomalies("m", "1", bucket_s=60.0)
+    assert out["latency"] == [540.0]
+    assert out["error_rate"] == []

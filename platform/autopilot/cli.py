@@ -1,0 +1,683 @@
+"""The ``autopilot`` command: start the local stack, look at it, steer it, stop it.
+
+::
+
+    autopilot up --config examples/autopilot.yaml   # Ray, registry, monitor, controller, endpoint
+    autopilot status                                # phase, champion, challenger, weights
+    autopilot history [--model M] [--action A]      # the decision journal
+    autopilot promote|rollback|retrain|pause|resume [MODEL] [--version V] [--reason TEXT]
+    autopilot down                                  # stop only what `up` started
+
+Where things live: ``up`` writes ``stack.json`` into the model's state folder
+(Ray address, dashboard URL, the process group of the Ray head it started,
+Serve apps, configs) and remembers that folder in
+``~/.cache/autopilot/last_state_dir``, so later commands find the stack from
+any directory. ``--state-dir`` or ``--config`` point elsewhere.
+
+Adding a subcommand: write ``def _args_x(p)`` and ``def cmd_x(args) -> int``
+and register it with ``@subcommand("x", "help", _args_x)``; :func:`build_parser`
+picks it up. ``simulate`` and ``report`` are added this way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from autopilot.errors import AutopilotError, ControlError, NotRunningError
+
+__all__ = [
+    "SUBCOMMANDS",
+    "Progress",
+    "Subcommand",
+    "build_parser",
+    "main",
+    "subcommand",
+]
+
+STACK_FILE = "stack.json"
+_LAST = Path.home() / ".cache" / "autopilot" / "last_state_dir"
+
+
+# ----------------------------------------------------------------- registration
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One ``autopilot`` subcommand: its arguments and the function that runs it."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {}
+
+
+def subcommand(
+    name: str,
+    help_text: str,
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    """Register ``fn(args) -> exit code`` as ``autopilot <name>``."""
+
+    def register(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        if name in SUBCOMMANDS:
+            raise ValueError(f"subcommand {name!r} is registered twice")
+        SUBCOMMANDS[name] = Subcommand(name, help_text, add_arguments or (lambda p: None), fn)
+        return fn
+
+    return register
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="autopilot",
+        description="Self-driving model operations on Ray: serve, monitor, retrain, canary, "
+                    "promote or roll back.",
+    )
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help="state folder of the stack (default: from --config, "
+                             "$AUTOPILOT_STATE_DIR, ./.autopilot, or the last `up`)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for sc in SUBCOMMANDS.values():
+        p = sub.add_parser(sc.name, help=sc.help, description=sc.help)
+        sc.add_arguments(p)
+        p.set_defaults(_run=sc.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``autopilot`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args))
+    except NotRunningError as exc:
+        print(f"autopilot: {exc}", file=sys.stderr)
+        return 3
+    except AutopilotError as exc:
+        print(f"autopilot: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("autopilot: interrupted", file=sys.stderr)
+        return 130
+
+
+# ---------------------------------------------------------------------- progress
+
+
+class Progress:
+    """A small text progress bar (or a spinner when the total is unknown) on stderr.
+
+    >>> import io
+    >>> out = io.StringIO()
+    >>> with Progress("steps", total=2, stream=out, width=10) as bar:
+    ...     bar.advance("one")
+    ...     bar.advance("two")
+    >>> "[##########] 2/2" in out.getvalue()
+    True
+    """
+
+    def __init__(self, label: str, total: int | None = None, *, stream: TextIO | None = None,
+                 width: int = 28) -> None:
+        self.label = label
+        self.total = total
+        self.done = 0
+        self.note = ""
+        self.width = width
+        self.stream = stream if stream is not None else sys.stderr
+        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._t0 = time.monotonic()
+        self._stop = threading.Event()
+        self._spin: threading.Thread | None = None
+
+    def __enter__(self) -> Progress:
+        if self.total is None and self._tty:
+            self._spin = threading.Thread(target=self._spinner, daemon=True)
+            self._spin.start()
+        else:
+            self._draw()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._spin is not None:
+            self._spin.join(1.0)
+        self._draw(final=True)
+
+    def advance(self, note: str = "", n: int = 1) -> None:
+        self.done += n
+        self.note = note
+        self._draw()
+
+    def _line(self, frame: str = "") -> str:
+        elapsed = time.monotonic() - self._t0
+        if self.total:
+            filled = int(self.width * min(self.done, self.total) / self.total)
+            bar = "#" * filled + "." * (self.width - filled)
+            return f"{self.label} [{bar}] {self.done}/{self.total} {elapsed:5.1f}s {self.note}"
+        return f"{self.label} {frame} {elapsed:5.1f}s {self.note}"
+
+    def _draw(self, final: bool = False, frame: str = "") -> None:
+        line = self._line(frame)
+        if self._tty:
+            self.stream.write("\r\x1b[2K" + line + ("\n" if final else ""))
+        elif final or self.total:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def _spinner(self) -> None:
+        frames = "|/-\\"
+        i = 0
+        while not self._stop.wait(0.2):
+            self._draw(frame=frames[i % 4])
+            i += 1
+
+
+# ------------------------------------------------------------------- the stack
+
+
+def _state_dir(args: argparse.Namespace) -> Path:
+    """Where the stack's files are: --state-dir, --config, env, ./.autopilot, the last `up`."""
+    if getattr(args, "state_dir", None) is not None:
+        return Path(args.state_dir).expanduser().resolve()
+    configs = getattr(args, "config", None)
+    if configs:
+        from autopilot.config import load_config
+
+        return load_config(configs[0]).resolved_state_dir()
+    env = os.environ.get("AUTOPILOT_STATE_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    local = Path(".autopilot").resolve()
+    if (local / STACK_FILE).is_file():
+        return local
+    if _LAST.is_file():
+        return Path(_LAST.read_text().strip())
+    return local
+
+
+def _not_running(state_dir: Path, why: str = "") -> NotRunningError:
+    extra = f" ({why})" if why else ""
+    return NotRunningError(
+        f"no Autopilot stack is running for state folder {str(state_dir)!r}{extra}. "
+        "Start one with `autopilot up --config <your config.yaml>`."
+    )
+
+
+def read_stack(state_dir: Path) -> dict[str, Any]:
+    """The stack file ``up`` wrote, or :class:`NotRunningError`."""
+    path = state_dir / STACK_FILE
+    if not path.is_file():
+        raise _not_running(state_dir)
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ControlError(f"stack file {str(path)!r} is corrupt: {exc}") from exc
+
+
+def _connect(stack: dict[str, Any], state_dir: Path) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = stack.get("ray_address")
+    if not _port_open(address):
+        raise _not_running(state_dir, f"Ray at {address} does not answer")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(address=address, namespace="autopilot", log_to_driver=False,
+             logging_level="ERROR")
+
+
+def _port_open(address: str | None, timeout: float = 1.0) -> bool:
+    if not address or ":" not in address:
+        return False
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _free_port(preferred: int | None = None) -> int:
+    if preferred is not None:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", preferred))
+                return preferred
+            except OSError:
+                pass
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _controller(stack: dict[str, Any], state_dir: Path) -> Any:
+    _connect(stack, state_dir)
+    from autopilot.controller import get_controller
+
+    try:
+        return get_controller()
+    except ControlError as exc:
+        raise _not_running(state_dir, "the controller actor is gone") from exc
+
+
+def _ray_get(ref: Any, timeout: float = 120.0) -> Any:
+    import ray
+
+    try:
+        return ray.get(ref, timeout=timeout)
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause if isinstance(getattr(exc, "cause", None), Exception) else exc
+        if isinstance(cause, AutopilotError):
+            raise cause from None
+        raise ControlError(f"the controller refused: {cause}") from exc
+
+
+def _start_ray_head(state_dir: Path, num_cpus: int, dashboard: bool) -> dict[str, Any]:
+    """``ray start --head --block`` in its own session; returns address, ports, pgid."""
+    ray_bin = Path(sys.executable).with_name("ray")
+    exe = str(ray_bin) if ray_bin.exists() else (shutil.which("ray") or "ray")
+    gcs = _free_port()
+    dash = _free_port(8265)
+    logs = state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    cmd = [exe, "start", "--head", "--block", f"--port={gcs}", f"--num-cpus={num_cpus}",
+           "--disable-usage-stats", f"--ray-client-server-port={_free_port()}"]
+    if dashboard:
+        cmd += ["--include-dashboard=true", "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={dash}"]
+    else:
+        cmd += ["--include-dashboard=false"]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0"}
+    log = (logs / "ray-head.log").open("ab")
+    # A new session: the head, gcs_server, raylet and every worker share one process
+    # group, so `down` can stop exactly this cluster and nobody else's.
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+    address = f"127.0.0.1:{gcs}"
+    deadline = time.monotonic() + 120
+    with Progress("starting Ray", stream=sys.stderr) as bar:
+        while not _port_open(address):
+            if proc.poll() is not None:
+                raise ControlError(f"`ray start` exited with code {proc.returncode}; "
+                                   f"see {logs / 'ray-head.log'}")
+            if time.monotonic() > deadline:
+                _kill_group(proc.pid)
+                raise ControlError(f"Ray did not start within 120 s; see {logs / 'ray-head.log'}")
+            time.sleep(0.5)
+        bar.note = address
+    return {"ray_address": address, "ray_pgid": proc.pid,
+            "dashboard_url": f"http://127.0.0.1:{dash}" if dashboard else None}
+
+
+def _kill_group(pgid: int, grace_s: float = 20.0) -> bool:
+    """SIGTERM a process group, SIGKILL what is left after ``grace_s``; True if it is gone."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.5)
+    try:
+        os.killpg(pgid, signal.SIGKILL)  # gcs_server/raylet may ignore SIGTERM for a while
+    except ProcessLookupError:
+        return True
+    return True
+
+
+@contextmanager
+def _step(bar: Progress, note: str) -> Iterator[None]:
+    bar.note = note
+    bar._draw()
+    yield
+    bar.advance(note)
+
+
+# --------------------------------------------------------------------- commands
+
+
+def _args_up(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", "-c", action="append", required=True,
+                   help="a model's config YAML (repeat for several models)")
+    p.add_argument("--address", default=None,
+                   help="use this running Ray cluster instead of starting one")
+    p.add_argument("--num-cpus", type=int, default=2, help="CPUs for the local Ray (default 2)")
+    p.add_argument("--no-dashboard", action="store_true",
+                   help="start Ray without its dashboard (retrains then run as Ray tasks)")
+    p.add_argument("--no-train", action="store_true",
+                   help="do not train a first model when the registry has none")
+    p.add_argument("--mlflow-ui", type=int, default=None, metavar="PORT",
+                   help="also start the MLflow UI on this port")
+
+
+@subcommand("up", "start the local stack: Ray, registry, monitor, controller, endpoint", _args_up)
+def cmd_up(args: argparse.Namespace) -> int:
+    from autopilot.config import load_config
+
+    cfgs = [load_config(c) for c in args.config]
+    names = [c.name for c in cfgs]
+    if len(set(names)) != len(names):
+        raise ControlError(f"model names must be distinct, got {names}")
+    state_dir = Path(args.state_dir).resolve() if args.state_dir else cfgs[0].resolved_state_dir()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    if (state_dir / STACK_FILE).is_file():
+        old = json.loads((state_dir / STACK_FILE).read_text())
+        if _port_open(old.get("ray_address")):
+            raise ControlError(f"a stack is already running for {str(state_dir)!r} "
+                               f"(Ray at {old['ray_address']}); run `autopilot down` first")
+    stack: dict[str, Any] = {
+        "state_dir": str(state_dir), "configs": [str(Path(c).resolve()) for c in args.config],
+        "models": names, "started_at": time.time(), "started_ray": args.address is None,
+        "apps": [], "mlflow_pid": None, "ray_pgid": None,
+    }
+    if args.address is None:
+        stack.update(_start_ray_head(state_dir, args.num_cpus, not args.no_dashboard))
+    else:
+        stack.update({"ray_address": args.address, "dashboard_url": None})
+    # Written now, so `down` can clean up even if a later step fails.
+    _write_stack(state_dir, stack)
+    total = 4 + len(cfgs) * 2 + (1 if args.mlflow_ui else 0)
+    with Progress("autopilot up", total=total) as bar:
+        with _step(bar, "connecting"):
+            _connect(stack, state_dir)
+        if args.mlflow_ui:
+            with _step(bar, "MLflow UI"):
+                stack["mlflow_pid"] = _start_mlflow_ui(cfgs[0], args.mlflow_ui, state_dir)
+                stack["mlflow_url"] = f"http://127.0.0.1:{args.mlflow_ui}"
+        with _step(bar, "monitor"):
+            from autopilot.monitor import start_monitor
+
+            store = cfgs[0].monitor.store or state_dir / "monitor.db"
+            start_monitor(Path(store).resolve(), window_rows=cfgs[0].monitor.window_rows)
+        for cfg in cfgs:
+            with _step(bar, f"first model for {cfg.name}"):
+                if not args.no_train:
+                    _train_first(cfg)
+        with _step(bar, "controller"):
+            from autopilot.controller import start_controller
+
+            start_controller(cfgs, journal_path=state_dir / "journal.db")
+        with _step(bar, "serve"):
+            from ray import serve
+            from ray.serve.config import HTTPOptions
+            from ray.serve.schema import LoggingConfig
+
+            serve.start(http_options=HTTPOptions(host=cfgs[0].serving.host,
+                                                 port=cfgs[0].serving.http_port),
+                        logging_config=LoggingConfig(enable_access_log=False,
+                                                     log_level="WARNING"))
+        for cfg in cfgs:
+            with _step(bar, f"endpoint for {cfg.name}"):
+                from ray import serve
+
+                from deployments.app import build_app
+
+                app = f"autopilot-{cfg.name}"
+                prefix = "/" if len(cfgs) == 1 else f"/{cfg.name}"
+                serve.run(build_app(cfg), name=app, route_prefix=prefix, blocking=False)
+                stack["apps"].append({"name": app, "route_prefix": prefix})
+        stack["serve_url"] = f"http://{cfgs[0].serving.host}:{cfgs[0].serving.http_port}"
+        _write_stack(state_dir, stack)
+    _LAST.parent.mkdir(parents=True, exist_ok=True)
+    _LAST.write_text(str(state_dir))
+    print(f"Autopilot is up: {', '.join(names)}")
+    print(f"  endpoint   {stack['serve_url']}  (POST /v1/models/<name>/predict)")
+    if stack.get("dashboard_url"):
+        print(f"  dashboard  {stack['dashboard_url']}")
+    if stack.get("mlflow_url"):
+        print(f"  mlflow     {stack['mlflow_url']}")
+    print(f"  state      {state_dir}")
+    print("  next       autopilot status | autopilot history | autopilot down")
+    return 0
+
+
+def _write_stack(state_dir: Path, stack: dict[str, Any]) -> None:
+    tmp = state_dir / (STACK_FILE + ".tmp")
+    tmp.write_text(json.dumps(stack, indent=2))
+    tmp.replace(state_dir / STACK_FILE)
+
+
+def _start_mlflow_ui(cfg: Any, port: int, state_dir: Path) -> int:
+    mlflow = Path(sys.executable).with_name("mlflow")
+    log = (state_dir / "logs" / "mlflow.log").open("ab")
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    proc = subprocess.Popen(
+        [str(mlflow), "server", "--backend-store-uri", cfg.resolved_tracking_uri(),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    return proc.pid
+
+
+def _train_first(cfg: Any) -> None:
+    """Train and promote a first version when the registry has no champion."""
+    from autopilot.registry import open_registry
+
+    registry = open_registry(cfg)
+    if registry.alias(cfg.name, "champion") is not None:
+        return
+    from autopilot.training.data import load_frame
+    from autopilot.training.pipeline import train_and_register
+
+    frame = load_frame(cfg.data)
+    outcome = train_and_register(cfg, frame, registry, trigger="initial",
+                                 data_window=f"rows 0:{len(frame)}")
+    registry.promote(cfg.name, outcome.version.version)
+
+
+def _args_status(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", nargs="?", help="one model (default: all)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+@subcommand("status", "show each model's phase, versions, weights and last decision",
+            _args_status)
+def cmd_status(args: argparse.Namespace) -> int:
+    state_dir = _state_dir(args)
+    stack = read_stack(state_dir)
+    ctl = _controller(stack, state_dir)
+    out = _ray_get(ctl.status.remote(args.model))
+    if args.json:
+        print(json.dumps({"stack": stack, "models": out}, indent=2, default=str))
+        return 0
+    print(f"stack  {stack.get('serve_url', '?')}  ray {stack.get('ray_address')}  "
+          f"dashboard {stack.get('dashboard_url') or '-'}")
+    for name, st in out.items():
+        s = st["state"]
+        routing = st.get("routing") or {}
+        weights = ", ".join(f"v{a['version']} {a['role']} {a['weight']:.0%}"
+                            for a in routing.get("arms", []))
+        print(f"{name}: phase {s['phase']}  champion v{s['champion']}  "
+              f"challenger {('v' + s['challenger']) if s['challenger'] else '-'}  "
+              f"fallback {('v' + s['fallback']) if s['fallback'] else '-'}")
+        print(f"  routing  table {routing.get('table_version', '-')}  "
+              f"mode {routing.get('mode', '-')}  {weights}")
+        if st.get("training"):
+            t = st["training"]
+            print(f"  training {t['trigger']} via {t['launcher']} ({t['handle']})")
+        last = st.get("last") or {}
+        if last.get("decision"):
+            d = last["decision"]
+            print(f"  last     {d['action']}: {'; '.join(d['reasons'][:2])} -> "
+                  f"{last.get('outcome')}")
+        print(f"  journal  {st['journal_entries']} entries")
+    return 0
+
+
+def _args_history(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", "-m", default=None)
+    p.add_argument("--action", "-a", default=None, help="only this action (e.g. promote)")
+    p.add_argument("--since", type=float, default=None, help="unix time")
+    p.add_argument("--limit", "-n", type=int, default=30)
+    p.add_argument("--json", action="store_true")
+
+
+@subcommand("history", "print the decision journal (works while the stack is down too)",
+            _args_history)
+def cmd_history(args: argparse.Namespace) -> int:
+    from autopilot.journal import Journal
+
+    state_dir = _state_dir(args)
+    path = state_dir / "journal.db"
+    if not path.is_file():
+        raise _not_running(state_dir, f"no journal at {path}")
+    entries = Journal(path).query(model=args.model, action=args.action, since=args.since,
+                                  limit=args.limit)
+    if args.json:
+        print(json.dumps([e.to_dict() for e in entries], indent=2, default=str))
+        return 0
+    if not entries:
+        print("no decisions journalled yet")
+    for e in entries:
+        when = datetime.fromtimestamp(e.ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        reasons = "; ".join(e.reasons[:2])
+        print(f"{e.id:>5} {when} {e.model:<16} {e.action:<18} {e.outcome[:40]:<40} {reasons}")
+    return 0
+
+
+def _args_command(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", nargs="?", help="model name (default: the only managed model)")
+    p.add_argument("--version", "-v", default=None, help="target version (promote/rollback)")
+    p.add_argument("--reason", "-r", default="manual (CLI)", help="why; goes into the journal")
+
+
+def _args_weights(p: argparse.ArgumentParser) -> None:
+    _args_command(p)
+    p.add_argument("--weights", "-w", required=True,
+                   help='version shares, e.g. "3=0.9,4=0.1"')
+
+
+def _send(args: argparse.Namespace, action: str, payload: dict[str, Any]) -> int:
+    state_dir = _state_dir(args)
+    stack = read_stack(state_dir)
+    model = args.model
+    if model is None:
+        models = stack.get("models", [])
+        if len(models) != 1:
+            raise ControlError(f"several models are managed ({models}); name one")
+        model = models[0]
+    ctl = _controller(stack, state_dir)
+    payload = {"reason": args.reason, **payload}
+    if getattr(args, "version", None):
+        payload["version"] = args.version
+    out = _ray_get(ctl.command.remote(model, action, payload))
+    d = out.get("decision") or {}
+    print(f"{model}: {action} -> {d.get('action', '?')} ({out.get('outcome')})")
+    for r in d.get("reasons", []):
+        print(f"  - {r}")
+    return 0 if str(out.get("outcome", "")).startswith("applied") else 1
+
+
+def _manual(action: str, help_text: str,
+            add: Callable[[argparse.ArgumentParser], None] = _args_command) -> None:
+    def run(args: argparse.Namespace) -> int:
+        payload: dict[str, Any] = {}
+        if action == "set_weights":
+            payload["weights"] = _parse_weights(args.weights)
+        return _send(args, action, payload)
+
+    subcommand(action.replace("_", "-"), help_text, add)(run)
+
+
+def _parse_weights(text: str) -> dict[str, float]:
+    """``"3=0.9,4=0.1"`` -> ``{"3": 0.9, "4": 0.1}``."""
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        if "=" not in part:
+            raise ControlError(f"weights {text!r}: expected VERSION=SHARE pairs, got {part!r}")
+        k, v = part.split("=", 1)
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise ControlError(f"weights {text!r}: share {v!r} is not a number") from None
+    return out
+
+
+_manual("promote", "make a version (default: the challenger) the champion")
+_manual("rollback", "roll back: end the canary, or return to the previous champion")
+_manual("retrain", "start a retrain now (guards do not apply)")
+_manual("pause", "stop automatic decisions (routing goes to the champion)")
+_manual("resume", "resume automatic decisions")
+_manual("set_weights", "set routing weights by hand", _args_weights)
+
+
+def _args_down(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--keep-ray", action="store_true",
+                   help="remove Autopilot's actors and apps but leave the Ray it started")
+
+
+@subcommand("down", "stop what `autopilot up` started (and nothing else)", _args_down)
+def cmd_down(args: argparse.Namespace) -> int:
+    state_dir = _state_dir(args)
+    stack = read_stack(state_dir)
+    with Progress("autopilot down", total=3) as bar:
+        if _port_open(stack.get("ray_address")):
+            with _step(bar, "apps and actors"):
+                _remove_actors_and_apps(stack, state_dir)
+        else:
+            bar.advance("Ray already gone")
+        with _step(bar, "mlflow"):
+            if stack.get("mlflow_pid"):
+                _kill_group(int(stack["mlflow_pid"]), grace_s=5.0)
+        with _step(bar, "ray"):
+            if stack.get("started_ray") and stack.get("ray_pgid") and not args.keep_ray:
+                import ray
+
+                if ray.is_initialized():
+                    ray.shutdown()
+                _kill_group(int(stack["ray_pgid"]))
+    (state_dir / STACK_FILE).unlink(missing_ok=True)
+    print(f"Autopilot is down ({state_dir})")
+    return 0
+
+
+def _remove_actors_and_apps(stack: dict[str, Any], state_dir: Path) -> None:
+    import ray
+
+    _connect(stack, state_dir)
+    try:
+        from ray import serve
+
+        for app in stack.get("apps", []):
+            try:
+                serve.delete(app["name"])
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+    except ImportError:  # pragma: no cover - serve is a dependency
+        pass
+    from autopilot.controller import get_controller
+    from autopilot.monitor import get_monitor
+
+    for getter in (get_controller, get_monitor):
+        try:
+            ray.kill(getter(), no_restart=True)
+        except ControlError:
+            pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
