@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.ensemble import (
     ExtraTreesClassifier,
@@ -456,8 +457,11 @@ def build_estimator(
     elif family == "svm":
         gamma = p["gamma"] if isinstance(p["gamma"], str) else float(p["gamma"])
         if clf:
-            # probability=True: soft voting and ROC-AUC need calibrated probabilities.
-            est = SVC(C=float(p["C"]), gamma=gamma, probability=True, random_state=rs)
+            # Soft voting and ROC-AUC need probabilities: Platt scaling on 3-fold
+            # out-of-fold decision values (sklearn 1.9 deprecates probability=True).
+            est = CalibratedClassifierCV(
+                SVC(C=float(p["C"]), gamma=gamma), method="sigmoid", cv=3, ensemble=False
+            )
         else:
             est = SVR(C=float(p["C"]), gamma=gamma, epsilon=float(p["epsilon"]))
     elif family == "knn":
