@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sqlite3
 import threading
 import time
@@ -347,6 +348,8 @@ class MonitorStore:
             good.append(dict(rec))
         if not good:
             return 0
+        acknowledged = len(good)
+        good = [part for rec in good for part in _split_fallback(rec)]
         with self._lock:
             by_model: dict[str, list[str]] = {}
             for rec in good:
@@ -410,7 +413,7 @@ class MonitorStore:
                 self._append(model, version, row)
                 if row.score is not None:
                     self._feed_detectors(model, version, row)
-        return len(good)
+        return acknowledged
 
     def ingest_labels(self, labels: Iterable[Mapping[str, Any]]) -> int:
         """Store labels and join them to their predictions; returns how many were stored.
@@ -826,6 +829,33 @@ class MonitorStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+_FAILED = re.compile(r"(?:^|;\s*)v([^:;\s]+):\s*")
+
+
+def _split_fallback(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Split an answer given after other versions failed into its parts.
+
+    The endpoint records one row per answered request: the version that
+    answered, and in ``error`` the failures before it (``"v3: boom; v2: ..."``).
+    For per-version statistics each failing version gets its own error record
+    (no prediction), and the answer is stored as a clean served record.
+    """
+    error = rec.get("error")
+    if error is None or rec.get("prediction") is None or rec.get("shadow"):
+        return [rec]
+    text = str(error)
+    marks = list(_FAILED.finditer(text))
+    if not marks:
+        return [rec]
+    out = []
+    for i, mk in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        out.append({**rec, "version": mk.group(1), "prediction": None, "proba": None,
+                    "error": text[mk.end():end].strip() or "failed", "cache_hit": False})
+    out.append({**rec, "error": None})
+    return out
 
 
 def _chunks(items: Sequence[str], n: int) -> Iterable[Sequence[str]]:

@@ -227,3 +227,18 @@ def test_anomalies_flag_latency_spike(store: MonitorStore) -> None:
     out = store.anomalies("m", "1", bucket_s=60.0)
     assert out["latency"] == [540.0]
     assert out["error_rate"] == []
+
+
+def test_answer_after_failures_is_split_per_version(store: MonitorStore) -> None:
+    # The endpoint's shape: the fallback (v1) answered after v3 and v2 failed.
+    rec = _rec(1, "1", pred=1, error="v3: ValueError: boom; v2: timeout")
+    assert store.ingest([rec]) == 1
+    t = store.traffic("m")
+    assert t["1"] == {"served": 1, "shadow": 0, "errors": 0}
+    assert t["3"]["errors"] == 1 and t["2"]["errors"] == 1
+    assert store.arm_stats("m", "3")["errors"] == 1
+    assert store.count("m", served_only=True) == 1
+    assert store.ingest([rec]) == 1 and store.count("m") == 3  # a retry adds nothing
+    odd = _rec(2, "1", pred=1, error="something odd")
+    store.ingest([odd])
+    assert store.traffic("m")["1"]["errors"] == 1
