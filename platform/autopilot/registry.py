@@ -67,6 +67,7 @@ import abc
 import contextlib
 import hashlib
 import json
+import os
 import pickle
 import threading
 import time
@@ -121,6 +122,8 @@ HISTORY_TAG = "autopilot.champion_history"
 ROLLED_BACK_TAG = "autopilot.rolled_back_at"
 _RESERVED_TAGS = frozenset({STATUS_TAG, SHA_TAG, LINEAGE_TAG})
 _HISTORY_KEEP = 500  # history entries kept (a registry tag holds up to 100 kB)
+
+_FLUENT_LOCK = threading.RLock()  # the fluent tracking URI is process-wide state
 
 SCHEMA_FILE = "schema.json"
 PROFILE_FILE = "reference_profile.json"
@@ -694,15 +697,26 @@ class MlflowRegistry(Registry):
 
     @contextlib.contextmanager
     def _fluent_uri(self) -> Iterator[None]:
-        """Point MLflow's fluent API (used by ``log_model``) at this store, then restore."""
-        import mlflow
+        """Point MLflow's process-wide tracking URI at this store, then restore it exactly.
 
-        previous = mlflow.get_tracking_uri()
-        mlflow.set_tracking_uri(self.tracking_uri)
-        try:
-            yield
-        finally:
-            mlflow.set_tracking_uri(previous)
+        ``log_model`` and the registry's resolution of ``models:/`` sources use the
+        global URI, not the client's. MLflow's own ``_use_tracking_uri`` would unset a
+        user's ``MLFLOW_TRACKING_URI`` on exit, so the variable is restored here too.
+        """
+        from mlflow.tracking._tracking_service import utils
+
+        with _FLUENT_LOCK:
+            old_global = utils._tracking_uri
+            old_env = os.environ.get("MLFLOW_TRACKING_URI")
+            utils.set_tracking_uri(self.tracking_uri)
+            try:
+                yield
+            finally:
+                utils.set_tracking_uri(old_global)
+                if old_env is None:
+                    os.environ.pop("MLFLOW_TRACKING_URI", None)
+                else:
+                    os.environ["MLFLOW_TRACKING_URI"] = old_env
 
     def ensure_experiment(self, name: str = EXPERIMENT) -> str:
         """Experiment id for ``name``, created with an absolute artifact location."""

@@ -94,7 +94,12 @@ class _Unpicklable:
         raise TypeError("this model refuses to be pickled")
 
 
-def test_register_and_load_round_trip(store: str, data) -> None:  # noqa: ANN001
+def test_register_and_load_round_trip(
+    store: str, data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    # The caller's own MLflow settings are neither used nor changed by the registry.
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", elsewhere)
     schema, X, y, frame = data
     reg = MlflowRegistry(store)
     model = _pipeline(schema, X, y)
@@ -124,6 +129,10 @@ def test_register_and_load_round_trip(store: str, data) -> None:  # noqa: ANN001
     assert loaded.schema == schema
     assert loaded.reference_profile == {"rows": len(X), "mean": 0.5}
     assert loaded.version == reg.get("churn", 1)
+    import mlflow
+
+    assert mlflow.get_tracking_uri() == elsewhere
+    assert not (tmp_path / "elsewhere.db").exists()
     print(f"\nmlflow register {t_register:.3f}s, load {t_load:.3f}s")
 
 
