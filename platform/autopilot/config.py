@@ -216,6 +216,9 @@ class GuardsConfig(_Section):
     adaptive_perf_factor: Fraction = 0.5
     adaptive_perf_drop: Fraction = 0.025
     max_per_day: int | None = Field(default=None, ge=1)  # trainings per model per 24 h
+    # After a retrain that did not replace the champion, routine (non-urgent) triggers wait
+    # this long, so an unbeatable champion is not retrained at every min_interval.
+    retry_backoff_s: Annotated[float, Field(ge=0.0)] = 86400.0
     training_timeout_s: PositiveSeconds = 6 * 3600.0
 
 

@@ -2,11 +2,13 @@
 
 Order of the checks (the first that speaks decides):
 
-1. **Sample-ratio mismatch** (split and bandit modes): the arms' request
-   counts since the weights last changed are tested against those weights
+1. **Sample-ratio mismatch** (split mode): the arms' request counts since
+   the weights last settled are tested against those weights
    (:func:`autopilot.stats.experiments.srm_test` at ``srm_alpha``). A mismatch
    means the experiment itself is broken (router, hashing, dropped records), so
-   nothing about the challenger can be concluded: ``halt`` and alert.
+   nothing about the challenger can be concluded: ``halt`` and alert. Bandit
+   mode re-weights every tick, so no count is ever under one settled
+   allocation and SRM is not checked there; shadow mode mirrors every request.
 2. **Guardrails**: a challenger whose error rate or p95 latency exceeds its
    limit is rolled back at once (``instant``). In shadow mode nobody saw its
    answers, so it is simply archived.
@@ -175,7 +177,7 @@ def judge_canary(
     settled = bool(state.step_requests)
 
     # 1. SRM: is traffic split the way we asked since the weights last changed?
-    if not shadow and settled:
+    if mode == "split" and settled:
         counts = [_since_step(a, state), _since_step(b, state)]
         intended = [float(state.weights.get(champ, 0.0)), float(state.weights.get(chall, 0.0))]
         if sum(counts) >= cfg.srm_min_requests and sum(intended) > 0:

@@ -118,7 +118,10 @@ def check_guards(
 
     Order: concurrency (a cluster-wide limit), minimum interval since this
     model's last training, this model's trainings in the last 24 h, then, for
-    routine (non-urgent) triggers only, the low-usage window.
+    routine (non-urgent) triggers only, the retry backoff (the last training
+    started after the champion was made, so it did not replace it: wait
+    ``cfg.retry_backoff_s`` before trying again on schedule, age or volume) and
+    the low-usage window.
     """
     now = evidence.now
     numbers: dict[str, Any] = {
@@ -142,6 +145,19 @@ def check_guards(
         if recent >= cfg.max_per_day:
             reason = f"{recent} trainings in the last 24 h >= max_per_day {cfg.max_per_day}"
             return GuardResult(False, "history", reason, numbers)
+    if (
+        not urgent
+        and state.last_training_at is not None
+        and evidence.model_age_s is not None
+        and now - state.last_training_at < evidence.model_age_s  # attempt after the champion
+        and now - state.last_training_at < cfg.retry_backoff_s
+    ):
+        since = now - state.last_training_at
+        reason = (
+            f"last retrain {since:.0f} s ago did not replace the champion; routine retrain "
+            f"waits for retry_backoff_s {cfg.retry_backoff_s:.0f} s"
+        )
+        return GuardResult(False, "retry_backoff", reason, numbers)
     if not urgent and not in_low_usage_window(now, cfg.low_usage_hours):
         start, end = cfg.low_usage_hours or (0, 0)
         reason = f"routine retrain deferred to the low-usage window {start:02d}:00-{end:02d}:00 UTC"

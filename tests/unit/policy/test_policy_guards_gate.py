@@ -58,6 +58,17 @@ def test_low_usage_window_defers_only_routine_retrains() -> None:
     assert check_guards(state, ev(now=NIGHT), cfg, urgent=False).allowed
 
 
+def test_retry_backoff_after_an_attempt_that_did_not_replace_the_champion() -> None:
+    state = ModelState(model="m", last_training_at=NOON - 3 * 3600)
+    failed = ev(model_age_s=10 * DAY)  # champion older than the last attempt
+    r = check_guards(state, failed, GuardsConfig(), urgent=False)
+    assert not r.allowed and r.guard == "retry_backoff"
+    assert check_guards(state, failed, GuardsConfig(), urgent=True).allowed
+    assert check_guards(state, failed, GuardsConfig(retry_backoff_s=3600), urgent=False).allowed
+    replaced = ev(model_age_s=2.5 * 3600)  # the last attempt produced this champion
+    assert check_guards(state, replaced, GuardsConfig(), urgent=False).allowed
+
+
 def test_low_usage_window_edges() -> None:
     def at(h: int) -> float:
         return datetime(2026, 1, 1, h, tzinfo=UTC).timestamp()
