@@ -248,6 +248,9 @@ class CanaryConfig(_Section):
     guardrail_min_requests: int = Field(default=20, ge=1)  # before error rate/latency count
     srm_min_requests: int = Field(default=100, ge=2)  # requests since the step began
     gradual_rollback: bool = True  # significantly worse (not failing): shift back step by step
+    # The latency guardrail also needs the challenger's p95 above the champion's times this
+    # factor, so load that slows every version does not roll the challenger back.
+    latency_ratio: Annotated[float, Field(ge=1.0)] = 1.5
 
 
 class PolicyConfig(_Section):

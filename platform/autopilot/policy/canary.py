@@ -9,9 +9,11 @@ Order of the checks (the first that speaks decides):
    nothing about the challenger can be concluded: ``halt`` and alert. Bandit
    mode re-weights every tick, so no count is ever under one settled
    allocation and SRM is not checked there; shadow mode mirrors every request.
-2. **Guardrails**: a challenger whose error rate or p95 latency exceeds its
-   limit is rolled back at once (``instant``). In shadow mode nobody saw its
-   answers, so it is simply archived.
+2. **Guardrails**: a challenger whose error rate exceeds ``max_error_rate``,
+   or whose p95 latency exceeds both ``max_p95_latency_ms`` and
+   ``latency_ratio`` times the champion's (load that slows every version is not
+   the challenger's fault), is rolled back at once (``instant``). In shadow
+   mode nobody saw its answers, so it is simply archived.
 3. **Sequential test** on the online metric (correct predictions among
    labelled rows, or a continuous per-row score): the always-valid mSPRT
    p-value (:mod:`autopilot.stats.sequential`) is carried between ticks as
@@ -203,9 +205,11 @@ def judge_canary(
                           f"over {b.requests} requests")
         if math.isfinite(b.p95_latency_ms):
             numbers["challenger_p95_ms"] = b.p95_latency_ms
-            if b.p95_latency_ms > cfg.max_p95_latency_ms:
+            champ_p95 = a.p95_latency_ms if math.isfinite(a.p95_latency_ms) else 0.0
+            numbers["champion_p95_ms"] = a.p95_latency_ms
+            if b.p95_latency_ms > max(cfg.max_p95_latency_ms, cfg.latency_ratio * champ_p95):
                 breach.append(f"challenger p95 latency {b.p95_latency_ms:.0f} ms > "
-                              f"{cfg.max_p95_latency_ms:.0f} ms")
+                              f"{cfg.max_p95_latency_ms:.0f} ms (champion {champ_p95:.0f} ms)")
     if breach:
         numbers["always_valid_p"] = state.min_p
         if shadow:

@@ -110,9 +110,9 @@ ROLLBACK_STRATEGIES: tuple[str, ...] = get_args(RollbackStrategy)
 
 @dataclass(frozen=True)
 class ArmStats:
-    """Live (or mirrored, in shadow mode) traffic of one version since the canary began.
+    """Live (or mirrored, in shadow mode) traffic of one version.
 
-    Counts are cumulative since ``ModelState.canary_started_at``.
+    During a canary, counts are cumulative since ``ModelState.canary_started_at``.
 
     Attributes
     ----------
@@ -224,7 +224,9 @@ class Evidence:
     requests_per_s : float | None
         Recent traffic rate (informational; the low-usage window uses the clock).
     arms : Mapping[str, ArmStats]
-        Canary arms by version (champion and challenger), since the canary began.
+        Stats by version (champion, and challenger if any): cumulative since the
+        canary began during a canary; over a recent window otherwise (the
+        champion's health for the fallback rule).
     breakers : Mapping[str, str]
         Circuit breaker state by version: "closed", "open" or "half_open".
     command : ManualCommand | None

@@ -61,6 +61,18 @@ def test_guardrail_breach_rolls_back_at_once(canary_state: StateF, arms: ArmsF,
     assert word in " ".join(d.reasons)
 
 
+def test_latency_guardrail_is_relative_to_the_champion(canary_state: StateF,
+                                                       rng: np.random.Generator) -> None:
+    def judge(p95_a: float, p95_b: float) -> str:
+        a = {"1": ArmStats("1", 500, 400.0, 500, 0, p95_a),
+             "2": ArmStats("2", 500, 400.0, 500, 0, p95_b)}
+        return judge_canary(canary_state(step=2), ev(a), CanaryConfig(), rng).action
+
+    assert judge(20.0, 300.0) == "rollback"
+    assert judge(280.0, 300.0) == "hold"  # everything is slow: not the challenger's fault
+    assert judge(280.0, 450.0) == "rollback"
+
+
 def test_guardrails_wait_for_min_requests(canary_state: StateF, arms: ArmsF,
                                           rng: np.random.Generator) -> None:
     d = judge_canary(canary_state(), ev(arms(190, 0.8, 10, 0.8, errors_b=3)), CanaryConfig(),
