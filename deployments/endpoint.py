@@ -70,20 +70,12 @@ from deployments.metrics import ServingMetrics
 from deployments.schemas import FeedbackRequest, RequestError, RequestParser, V2Request
 from deployments.sinks import ActorSink, JsonlSink
 
-__all__ = ["ADMIN_ACTIONS", "AutopilotEndpoint", "app", "hash_token"]
+__all__ = ["ADMIN_ACTIONS", "AutopilotEndpoint", "AutopilotIngress", "build_fastapi", "hash_token"]
 
 logger = logging.getLogger("autopilot.serving")
 
 ADMIN_ACTIONS = ("promote", "rollback", "pause", "resume", "retrain", "set_weights")
 BASELINE = "baseline"
-
-app = FastAPI(
-    title="Autopilot model endpoint",
-    description="Predictions from the live versions of an Autopilot-managed model, "
-    "with sticky weighted routing, shadowing, caching and circuit breaking.",
-    version="1",
-)
-
 
 def hash_token(token: str) -> str:
     """SHA-256 hex of an admin token (only the hash travels in deployment arguments)."""
@@ -268,7 +260,6 @@ class AutopilotEndpoint:
         )
 
         self._state = self._initial_state()
-        self._install_openapi()
         self._stop = threading.Event()
         if start_threads:
             threading.Thread(target=self._refresh_loop, name="autopilot-table", daemon=True).start()
@@ -738,25 +729,6 @@ class AutopilotEndpoint:
             "uptime_s": time.time() - self._started,
         }
 
-    def _install_openapi(self) -> None:
-        """Document the request bodies with the champion's real features at ``/docs``."""
-        parser = self._state.parser
-
-        def openapi() -> dict[str, Any]:
-            if app.openapi_schema is None:
-                schema = get_openapi(title=app.title, version=app.version,
-                                     description=app.description, routes=app.routes)
-                comps = schema.setdefault("components", {}).setdefault("schemas", {})
-                for model in (parser.predict_model, FeedbackRequest, V2Request):
-                    js = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                    comps.update(js.pop("$defs", {}))
-                    comps[model.__name__] = js
-                app.openapi_schema = schema
-            return app.openapi_schema
-
-        app.openapi_schema = None
-        app.openapi = openapi  # type: ignore[method-assign]
-
     async def _body(self, request: Request) -> Any:
         raw = await request.body()
         try:
@@ -768,7 +740,9 @@ class AutopilotEndpoint:
         if name != self.name:
             raise RequestError(404, f"model: unknown {name!r}; this endpoint serves {self.name!r}")
 
-    # --------------------------------------------------------------- routes
+
+
+# ------------------------------------------------------------------------ routes
 
 
 def _body_doc(component: str) -> dict[str, Any]:
@@ -776,111 +750,131 @@ def _body_doc(component: str) -> dict[str, Any]:
         "schema": {"$ref": f"#/components/schemas/{component}"}}}}}
 
 
-async def _guard(coro: Awaitable[Response]) -> Response:
-    try:
-        return await coro
-    except RequestError as exc:
+def build_fastapi(ep: AutopilotEndpoint) -> FastAPI:
+    """The HTTP routes of one endpoint (built in the replica, after the models load).
+
+    Built per replica rather than at import time so ``/docs`` shows the
+    champion's real features, and so unit tests can drive the routes with
+    Starlette's ``TestClient`` without Ray.
+    """
+    app = FastAPI(
+        title=f"Autopilot: {ep.name}",
+        description="Predictions from the live versions of an Autopilot-managed model, "
+        "with sticky weighted routing, shadowing, caching and circuit breaking. Admin "
+        "routes need `Authorization: Bearer <token>`.",
+        version="1",
+    )
+
+    @app.exception_handler(RequestError)
+    async def _request_error(_: Request, exc: RequestError) -> Response:
         return _error(exc.status, exc.message)
 
-
-@serve.ingress(app)
-class _Ingress(AutopilotEndpoint):
-    """The FastAPI routes; the logic lives in :class:`AutopilotEndpoint`."""
-
     @app.get("/healthz")
-    async def healthz(self) -> Response:
-        return _json({"status": "ok", "model": self.name, "champion": self._state.table.champion})
+    async def healthz() -> Response:
+        return _json({"status": "ok", "model": ep.name, "champion": ep._state.table.champion})
 
     @app.get("/v1/models/{name}")
-    async def model_info(self, name: str) -> Response:
-        async def run() -> Response:
-            self._check_name(name)
-            return _json(self.describe())
-        return await _guard(run())
+    async def model_info(name: str) -> Response:
+        ep._check_name(name)
+        return _json(ep.describe())
 
     @app.post("/v1/models/{name}/predict", openapi_extra=_body_doc("PredictRequest"))
-    async def predict(self, name: str, request: Request) -> Response:
-        async def run() -> Response:
-            self._check_name(name)
-            body = await self._body(request)
-            parsed = self._state.parser.predict(body)
-            key = parsed.key or request.headers.get("x-user-id")
-            out = await self.predict_rows(parsed.rows, key)
-            resp: dict[str, Any] = {
-                "model": self.name,
-                "version": out["version"],
-                "routed_to": out["chosen"],
-                "request_id": out["request_id"],
-                "request_ids": out["request_ids"],
-                "predictions": out["predictions"],
-                "cache_hits": out["cache_hits"],
-            }
-            if out["proba"] is not None:
-                resp["probabilities"] = out["proba"]
-                resp["classes"] = out["classes"]
-            return _json(resp)
-        return await _guard(run())
+    async def predict(name: str, request: Request) -> Response:
+        ep._check_name(name)
+        parsed = ep._state.parser.predict(await ep._body(request))
+        key = parsed.key or request.headers.get("x-user-id")
+        out = await ep.predict_rows(parsed.rows, key)
+        resp: dict[str, Any] = {
+            "model": ep.name,
+            "version": out["version"],
+            "routed_to": out["chosen"],
+            "request_id": out["request_id"],
+            "request_ids": out["request_ids"],
+            "predictions": out["predictions"],
+            "cache_hits": out["cache_hits"],
+        }
+        if out["proba"] is not None:
+            resp["probabilities"] = out["proba"]
+            resp["classes"] = out["classes"]
+        return _json(resp)
 
-    @app.post("/v1/models/{name}/feedback", openapi_extra=_body_doc("FeedbackRequest"))
-    async def feedback(self, name: str, request: Request) -> Response:
-        async def run() -> Response:
-            self._check_name(name)
-            items = self._state.parser.feedback(await self._body(request))
-            ts = time.time()
-            accepted = sum(self.labels.add(Label(rid, self.name, lab, ts).to_dict())
-                           for rid, lab in items)
-            return _json({"accepted": accepted, "dropped": len(items) - accepted}, 202)
-        return await _guard(run())
+    @app.post("/v1/models/{name}/feedback", openapi_extra=_body_doc("FeedbackRequest"),
+              status_code=202)
+    async def feedback(name: str, request: Request) -> Response:
+        ep._check_name(name)
+        items = ep._state.parser.feedback(await ep._body(request))
+        ts = time.time()
+        accepted = sum(ep.labels.add(Label(rid, ep.name, lab, ts).to_dict())
+                       for rid, lab in items)
+        return _json({"accepted": accepted, "dropped": len(items) - accepted}, 202)
 
     @app.get("/v2/health/ready")
-    async def v2_ready(self) -> Response:
+    async def v2_ready() -> Response:
         return _json({"ready": True})
 
     @app.get("/v2/health/live")
-    async def v2_live(self) -> Response:
+    async def v2_live() -> Response:
         return _json({"live": True})
 
     @app.get("/v2/models/{name}")
-    async def v2_metadata(self, name: str) -> Response:
-        async def run() -> Response:
-            self._check_name(name)
-            state = self._state
-            inputs = [{"name": c.name, "datatype": "FP64" if c.kind == "numeric" else "BYTES",
-                       "shape": [-1]} for c in state.parser.schema.columns]
-            outputs = [{"name": "predict", "datatype": "BYTES", "shape": [-1]}]
-            if state.live[state.table.champion].classes is not None:
-                outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, -1]})
-            return _json({"name": self.name, "versions": list(state.live), "platform":
-                          "autopilot-sklearn", "inputs": inputs, "outputs": outputs})
-        return await _guard(run())
+    async def v2_metadata(name: str) -> Response:
+        ep._check_name(name)
+        state = ep._state
+        inputs = [{"name": c.name, "datatype": "FP64" if c.kind == "numeric" else "BYTES",
+                   "shape": [-1]} for c in state.parser.schema.columns]
+        outputs = [{"name": "predict", "datatype": "BYTES", "shape": [-1]}]
+        if state.live[state.table.champion].classes is not None:
+            outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, -1]})
+        return _json({"name": ep.name, "versions": list(state.live),
+                      "platform": "autopilot-sklearn", "inputs": inputs, "outputs": outputs})
 
     @app.post("/v2/models/{name}/infer", openapi_extra=_body_doc("V2InferenceRequest"))
-    async def v2_infer(self, name: str, request: Request) -> Response:
-        async def run() -> Response:
-            self._check_name(name)
-            parsed = self._state.parser.v2(await self._body(request))
-            key = parsed.key or request.headers.get("x-user-id")
-            out = await self.predict_rows(parsed.rows, key, parsed.request_id)
-            preds = out["predictions"]
-            n = len(preds)
-            numeric = all(isinstance(p, int | float) and not isinstance(p, bool) for p in preds)
-            outputs = [{"name": "predict", "shape": [n],
-                        "datatype": "FP64" if numeric else "BYTES", "data": preds}]
-            if out["proba"] is not None:
-                k = len(out["classes"])
-                outputs.append({"name": "predict_proba", "shape": [n, k], "datatype": "FP64",
-                                "data": [p for row in out["proba"] for p in row],
-                                "parameters": {"classes": [str(c) for c in out["classes"]]}})
-            return _json({"model_name": self.name, "model_version": out["version"],
-                          "id": out["request_id"], "outputs": outputs,
-                          "parameters": {"request_ids": out["request_ids"]}})
-        return await _guard(run())
+    async def v2_infer(name: str, request: Request) -> Response:
+        ep._check_name(name)
+        parsed = ep._state.parser.v2(await ep._body(request))
+        key = parsed.key or request.headers.get("x-user-id")
+        out = await ep.predict_rows(parsed.rows, key, parsed.request_id)
+        preds = out["predictions"]
+        n = len(preds)
+        numeric = all(isinstance(p, int | float) and not isinstance(p, bool) for p in preds)
+        outputs = [{"name": "predict", "shape": [n],
+                    "datatype": "FP64" if numeric else "BYTES", "data": preds}]
+        if out["proba"] is not None:
+            k = len(out["classes"])
+            outputs.append({"name": "predict_proba", "shape": [n, k], "datatype": "FP64",
+                            "data": [p for row in out["proba"] for p in row],
+                            "parameters": {"classes": [str(c) for c in out["classes"]]}})
+        return _json({"model_name": ep.name, "model_version": out["version"],
+                      "id": out["request_id"], "outputs": outputs,
+                      "parameters": {"request_ids": out["request_ids"]}})
 
     @app.post("/v1/models/{name}/admin/{action}")
-    async def admin_route(self, name: str, action: str, request: Request) -> Response:
-        async def run() -> Response:
-            return await self.admin(name, action, request)
-        return await _guard(run())
+    async def admin(name: str, action: str, request: Request) -> Response:
+        return await ep.admin(name, action, request)
+
+    parser = ep._state.parser
+
+    def openapi() -> dict[str, Any]:
+        # Document the bodies with the champion's real features (the routes parse
+        # them by hand, so FastAPI cannot see the models on its own).
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version,
+                                 description=app.description, routes=app.routes)
+            comps = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in (parser.predict_model, FeedbackRequest, V2Request):
+                js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                comps.update(js.pop("$defs", {}))
+                comps[model.__name__] = js
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
 
 
-AutopilotIngress = _Ingress
+@serve.ingress()
+class AutopilotIngress(AutopilotEndpoint):
+    """The Serve ingress: :class:`AutopilotEndpoint` plus its FastAPI app, built per replica."""
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return build_fastapi(self)

@@ -202,3 +202,34 @@ def test_token_hash_and_parser_errors(tmp_path: Path, reg: InMemoryRegistry) -> 
         ep._state.parser.predict([{"a": float("nan"), "b": 1.0}])
     with pytest.raises(RequestError, match="too many rows"):
         ep._state.parser.predict(_rows(10_001))
+
+
+def test_http_routes_without_ray(tmp_path: Path, reg: InMemoryRegistry,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+
+    monkeypatch.delenv("AUTOPILOT_ADMIN_TOKEN", raising=False)
+    from deployments.endpoint import build_fastapi
+
+    ep = AutopilotEndpoint(_cfg(tmp_path), token_sha256=hash_token("s3cret"), registry=reg,
+                           start_threads=False)
+    with TestClient(build_fastapi(ep)) as c:
+        r = c.post("/v1/models/m/predict", json={"rows": _rows(3), "key": "u"})
+        assert r.status_code == 200 and r.json()["version"] == "1"
+        assert len(r.json()["probabilities"]) == 3
+        r = c.post("/v1/models/m/predict", json=[{"a": 1.0}])
+        assert r.status_code == 422 and "rows[0].b: missing feature" in r.json()["error"]
+        assert c.post("/v1/models/x/predict", json=_rows(1)).status_code == 404
+        r = c.post("/v1/models/m/admin/pause", json={})
+        assert r.status_code == 401
+        assert ep._state.table.paused is False
+        r = c.post("/v1/models/m/admin/pause", json={},
+                   headers={"Authorization": "Bearer s3cret"})
+        assert r.status_code == 200 and ep._state.table.paused
+        assert "Row" in c.get("/openapi.json").json()["components"]["schemas"]
+        r = c.post("/v1/models/m/feedback", json={"request_id": "r1", "label": 1})
+        assert r.status_code == 202 and r.json()["accepted"] == 1
+    off = AutopilotEndpoint(_cfg(tmp_path / "o"), registry=reg, start_threads=False)
+    with TestClient(build_fastapi(off)) as c:
+        r = c.post("/v1/models/m/admin/pause", json={})
+        assert r.status_code == 403 and "AUTOPILOT_ADMIN_TOKEN" in r.json()["error"]
