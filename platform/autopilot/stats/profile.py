@@ -200,6 +200,12 @@ def infer_kind(column: pd.Series) -> str:
 
 def _numeric_column(column: pd.Series, name: str) -> tuple[FloatArray, int]:
     """Finite values of a numeric column and the count dropped as missing."""
+    if pd.api.types.is_object_dtype(column.dtype):
+        # Rows built from JSON records: numbers and None (all-None columns are object).
+        present = column.dropna()
+        if all(isinstance(v, int | float | np.integer | np.floating)
+               and not isinstance(v, bool | np.bool_) for v in present):
+            column = column.astype(np.float64)
     if not (pd.api.types.is_numeric_dtype(column.dtype)
             and not pd.api.types.is_bool_dtype(column.dtype)):
         raise ValueError(f"feature {name!r} is numeric in the profile but has dtype {column.dtype}")

@@ -30,6 +30,12 @@ A feature whose adjusted test p-value is not significant is at most "low"
 0.01-sd shift on a million rows is significant but graded "none", while a
 one-sd shift is "critical".
 
+Missing values are dropped per feature and their shares reported. A feature
+with no value at all in the current window cannot be tested: it is reported
+with method ``"missing"`` (statistic: the current missing share, 1.0),
+drifted, severity "critical", effect size 1.0 and adjusted p-value 0.0, and
+is left out of the p-value correction.
+
 Dataset level: ``share_drifted`` is the share of features flagged drifted;
 the dataset ``drifted`` flag is set when that share reaches
 ``share_threshold`` (0.5 by default) or any feature is critical;
@@ -330,6 +336,26 @@ def _recommend(name: str, severity: str, effect_method: str, effect: float, thre
     return line
 
 
+def _all_missing(fp: NumericProfile | CategoricalProfile, n_rows: int) -> FeatureDrift:
+    """The entry of a feature with no value in the current window."""
+    return FeatureDrift(
+        feature=fp.name,
+        kind=fp.kind,
+        method="missing",
+        result=DriftResult("missing", 1.0, None, 1.0, True),
+        p_value_adjusted=0.0,
+        effect_size=1.0,
+        severity="critical",
+        recommendation=(f"check the upstream data now: {fp.name} is missing in all {n_rows} "
+                        f"current rows (reference: {fp.missing_share:.1%} missing)"),
+        checks=(),
+        n_reference=fp.n,
+        n_current=0,
+        missing_reference=fp.missing_share,
+        missing_current=1.0,
+    )
+
+
 def _report_from_profile(
     profile: ReferenceProfile,
     current_frame: pd.DataFrame,
@@ -366,7 +392,7 @@ def _report_from_profile(
         if unknown:
             raise ValueError(f"per-feature settings name unknown features {unknown}")
 
-    staged = []
+    staged: list[Any] = []
     for fp in profile.features:
         column = current_frame[names[fp.name]]
         n_rows = len(column)
@@ -379,34 +405,39 @@ def _report_from_profile(
             limits = _resolve_thresholds(fp.name, effect_method, alpha, thresholds,
                                          method_thresholds)
             if n_cur == 0:
-                raise ValueError(f"current feature {fp.name!r} has no finite values")
+                staged.append(_all_missing(fp, n_rows))
+                continue
             checks = fp.checks(values, limits)
         else:
             assert isinstance(fp, CategoricalProfile)
-            try:
-                counts, n_miss = _category_counts(column, f"current feature {fp.name!r}")
-            except ValueError as exc:
-                raise ValueError(f"current feature {fp.name!r} has no non-missing values") from exc
-            n_cur = n_rows - n_miss
             effect_method, test = "jensen_shannon", "chi2"
-            large = min(fp.n, n_cur) > large_sample
-            primary = methods.get(fp.name, "jensen_shannon" if large else "chi2")
             limits = _resolve_thresholds(fp.name, effect_method, alpha, thresholds,
                                          method_thresholds)
+            if column.isna().all():
+                staged.append(_all_missing(fp, n_rows))
+                continue
+            counts, n_miss = _category_counts(column, f"current feature {fp.name!r}")
+            n_cur = n_rows - n_miss
+            large = min(fp.n, n_cur) > large_sample
+            primary = methods.get(fp.name, "jensen_shannon" if large else "chi2")
             checks = fp.checks(counts, limits)
         if primary not in checks:
             raise ValueError(f"method {primary!r} cannot be run on {fp.kind} feature "
                              f"{fp.name!r}; choose from {sorted(checks)}")
         staged.append((fp, n_cur, n_miss / n_rows, effect_method, test, primary, limits, checks))
 
-    raw_p = np.array([s[7][s[4]].p_value for s in staged], dtype=np.float64)
-    adjusted = raw_p if correction == "none" else adjust_pvalues(raw_p, correction)
+    tested = [i for i, s in enumerate(staged) if isinstance(s, tuple)]
+    raw_p = np.array([staged[i][7][staged[i][4]].p_value for i in tested], dtype=np.float64)
+    adjusted = np.zeros(len(staged))
+    if tested:
+        adjusted[tested] = raw_p if correction == "none" else adjust_pvalues(raw_p, correction)
 
     features = []
-    for (fp, n_cur, miss_cur, effect_method, test, primary, limits, checks), p_adj in zip(
-        staged, adjusted, strict=True
-    ):
-        p_adj = float(p_adj)
+    for stage, p_adj in zip(staged, adjusted.tolist(), strict=True):
+        if isinstance(stage, FeatureDrift):
+            features.append(stage)
+            continue
+        fp, n_cur, miss_cur, effect_method, test, primary, limits, checks = stage
         significant = p_adj < limits[test]
         result = checks[primary]
         if primary in _TESTS:

@@ -167,8 +167,6 @@ def test_compare_errors_name_the_problem() -> None:
         prof.compare(cur.drop(columns="cat"))
     with pytest.raises(ValueError, match="'num' is numeric in the profile"):
         prof.compare(cur.assign(num="text"))
-    with pytest.raises(ValueError, match="'num' has no finite values"):
-        prof.compare(cur.assign(num=np.nan))
     with pytest.raises(ValueError, match="no rows"):
         prof.compare(cur.iloc[:0])
 
@@ -203,3 +201,27 @@ def test_drift_report_equals_compare_of_exact_profile() -> None:
     a = drift_report(ref, cur)
     b = ReferenceProfile.fit(ref, max_sorted=None).compare(cur)
     assert a == b
+
+
+def test_feature_missing_in_every_current_row_is_reported_critical() -> None:
+    ref, cur = _frames(n=500)
+    prof = ReferenceProfile.fit(ref)
+    report = prof.compare(cur.assign(num=np.nan, cat=None))
+    for name in ("num", "cat"):
+        f = report.feature(name)
+        assert f.method == "missing" and f.drifted and f.severity == "critical"
+        assert f.missing_current == 1.0 and f.n_current == 0
+        assert f"{name} is missing in all 500 current rows" in f.recommendation
+    assert report.severity == "critical" and report.drifted
+    # the other features are still tested, their p-values corrected among themselves
+    assert report.feature("skew").method == "ks"
+    assert report.to_dict()["features"][0]["checks"] == []
+
+
+def test_object_columns_of_numbers_from_json_records() -> None:
+    ref, _ = _frames(n=300)
+    prof = ReferenceProfile.fit(ref[["num"]])
+    records = [{"num": None}] + [{"num": float(v)} for v in ref["num"].dropna()[:99]]
+    cur = pd.DataFrame(records).astype(object)
+    f = prof.compare(cur).feature("num")
+    assert f.n_current == 99 and f.missing_current == pytest.approx(0.01)
