@@ -63,7 +63,12 @@ _NUMERIC_SHARE = 0.9
 # ---------------------------------------------------------------------------- loading
 
 
-def load_frame(data_cfg: DataConfig, *, window: tuple[int, int] | None = None) -> pd.DataFrame:
+def load_frame(
+    data_cfg: DataConfig,
+    *,
+    window: tuple[int, int] | None = None,
+    whole_stream: bool = False,
+) -> pd.DataFrame:
     """Load the table a :class:`~autopilot.config.DataConfig` points at.
 
     Parameters
@@ -73,6 +78,12 @@ def load_frame(data_cfg: DataConfig, *, window: tuple[int, int] | None = None) -
         (:func:`autopilot.training.generator.drifting_stream`).
     window : (start, stop), optional
         Keep only rows ``start <= i < stop`` (positions, after loading).
+    whole_stream : bool
+        Generator sources only. By default a generator's *training data* is its
+        quiet stretch before the first change point (``Stream.reference()``):
+        the rows a model was built on before going live, while the rest of the
+        stream is the future that the demo replays as traffic. ``True`` returns
+        every row.
 
     Returns
     -------
@@ -89,9 +100,10 @@ def load_frame(data_cfg: DataConfig, *, window: tuple[int, int] | None = None) -
 
         g = data_cfg.generator
         try:
-            frame = drifting_stream(g.scenario, n_rows=g.n_rows, seed=g.seed).frame.copy()
+            stream = drifting_stream(g.scenario, n_rows=g.n_rows, seed=g.seed)
         except ValueError as exc:
             raise DataError(f"data.generator: {exc}") from exc
+        frame = (stream.frame if whole_stream else stream.reference()).copy()
     else:
         frame = _read_path(Path(str(data_cfg.path)))
     if window is not None:

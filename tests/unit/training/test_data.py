@@ -61,8 +61,11 @@ def test_load_csv_and_parquet_round_trip(tmp_path: Path, frame: pd.DataFrame) ->
 
 def test_load_generator_and_window() -> None:
     cfg = DataConfig(generator=GeneratorConfig(scenario="demo", n_rows=1000, seed=2), target="y")
-    full = load_frame(cfg)
-    part = load_frame(cfg, window=(100, 250))
+    training = load_frame(cfg)  # the quiet stretch before the first change point
+    assert len(training) == 300
+    full = load_frame(cfg, whole_stream=True)
+    pd.testing.assert_frame_equal(training, full.iloc[:300])
+    part = load_frame(cfg, window=(100, 250), whole_stream=True)
     assert len(full) == 1000 and len(part) == 150
     assert part.index.tolist() == list(range(150))
     pd.testing.assert_frame_equal(part, full.iloc[100:250].reset_index(drop=True))
