@@ -24,6 +24,7 @@ Example (no Ray needed to build the description)
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from autopilot.config import AutopilotConfig, load_config
@@ -86,7 +87,14 @@ def app_builder(args: dict[str, Any]) -> Any:
     if not path:
         raise ConfigError("app_builder needs config_path=<model config YAML> "
                           "(or the AUTOPILOT_CONFIG environment variable)")
-    cfg = load_config(path)
+    p = Path(path)
+    if not p.is_absolute() and not p.exists():
+        # `serve deploy` builds inside the Serve controller, whose working directory is
+        # Ray's session folder: try the project root (parent of this package) as well.
+        alt = Path(__file__).resolve().parent.parent / p
+        if alt.exists():
+            p = alt
+    cfg = load_config(p)
     extra = sorted(set(args) - {"config_path"})
     if extra:
         raise ConfigError(f"app_builder: unknown argument(s) {extra}; only config_path")

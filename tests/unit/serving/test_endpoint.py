@@ -233,3 +233,20 @@ def test_http_routes_without_ray(tmp_path: Path, reg: InMemoryRegistry,
     with TestClient(build_fastapi(off)) as c:
         r = c.post("/v1/models/m/admin/pause", json={})
         assert r.status_code == 403 and "AUTOPILOT_ADMIN_TOKEN" in r.json()["error"]
+
+
+def test_serve_config_file_is_valid_and_matches_builder() -> None:
+    import yaml
+    from ray.serve.schema import ServeDeploySchema
+
+    from deployments.app import deployment_options
+
+    root = Path(__file__).resolve().parents[3]
+    raw = yaml.safe_load((root / "deployments" / "serve_config.yaml").read_text())
+    schema = ServeDeploySchema.model_validate(raw)
+    app_cfg = schema.applications[0]
+    assert app_cfg.import_path == "deployments.app:app_builder"
+    from autopilot.config import load_config
+
+    cfg = load_config(root / app_cfg.args["config_path"])
+    assert app_cfg.deployments[0].name == deployment_options(cfg)["name"]
