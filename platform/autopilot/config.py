@@ -181,7 +181,16 @@ class PerformanceTrigger(_Section):
 class ScheduleTrigger(_Section):
     enabled: bool = False
     interval_s: PositiveSeconds | None = None
-    cron: str | None = None
+    cron: str | None = None  # 5 fields, UTC (autopilot.policy.triggers.parse_cron)
+
+    @model_validator(mode="after")
+    def _valid_cron(self) -> ScheduleTrigger:
+        if self.cron is not None:
+            # Imported here: the policy package imports this module.
+            from autopilot.policy.triggers import parse_cron
+
+            parse_cron(self.cron).next_after(0.0)  # ValueError names the bad field
+        return self
 
 
 class AgeTrigger(_Section):

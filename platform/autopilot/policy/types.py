@@ -53,7 +53,7 @@ Rollback strategies (``Decision.strategy``)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -270,9 +270,17 @@ class Evidence:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-value summary for the journal (gate arrays reduced to their size)."""
-        out = asdict(self)
-        if self.gate is not None:
-            out["gate"] = {"metric": self.gate.metric, "rows": int(len(self.gate.y_true))}
+        out: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["drift_features"] = dict(self.drift_features)
+        out["breakers"] = dict(self.breakers)
+        out["arms"] = {k: asdict(v) for k, v in self.arms.items()}
+        out["command"] = None if self.command is None else {
+            "kind": self.command.kind, "version": self.command.version,
+            "weights": None if self.command.weights is None else dict(self.command.weights),
+            "reason": self.command.reason,
+        }
+        out["gate"] = None if self.gate is None else {
+            "metric": self.gate.metric, "rows": int(len(self.gate.y_true))}
         return out
 
 

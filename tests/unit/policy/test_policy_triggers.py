@@ -235,3 +235,13 @@ def test_cron_errors_name_the_field(expr: str, match: str) -> None:
 def test_cron_type_error() -> None:
     with pytest.raises(TypeError):
         parse_cron(5)  # type: ignore[arg-type]
+
+
+def test_config_rejects_a_bad_cron() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="minute value 61"):
+        ScheduleTrigger(cron="61 * * * *")
+    with pytest.raises(ValidationError, match="never matches"):
+        ScheduleTrigger(cron="0 0 31 2 *")
+    assert ScheduleTrigger(cron="@weekly").cron == "@weekly"
