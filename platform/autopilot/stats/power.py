@@ -70,8 +70,22 @@ def _t_power(d: float, n: float, alpha: float, ratio: float) -> float:
     nc = d * math.sqrt(_n_eff(n, ratio))
     upper = float(stats.t.isf(alpha / 2.0, df))
     lower = float(stats.t.ppf(alpha / 2.0, df))
-    # scipy.special.nctdtr, the same routine statsmodels calls.
-    return float(1.0 - special.nctdtr(df, nc, upper) + special.nctdtr(df, nc, lower))
+    return 1.0 - _nct_cdf(upper, df, nc) + _nct_cdf(lower, df, nc)
+
+
+def _nct_cdf(x: float, df: float, nc: float) -> float:
+    """Noncentral t cdf: scipy.special.nctdtr, the routine statsmodels calls.
+
+    nctdtr returns NaN deep in a tail for some (df, nc) (statsmodels' power is
+    then NaN too); those tails are astronomically small, so fall back to
+    scipy.stats.nct and then to the normal approximation rather than NaN.
+    """
+    value = float(special.nctdtr(df, nc, x))
+    if math.isnan(value):
+        value = float(stats.nct.cdf(x, df, nc))
+    if math.isnan(value):
+        value = float(stats.norm.cdf(x - nc))
+    return value
 
 
 def _z_power(h: float, n: float, alpha: float, ratio: float) -> float:
