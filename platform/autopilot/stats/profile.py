@@ -104,7 +104,17 @@ class NumericProfile:
         """KS, PSI, Jensen-Shannon, Wasserstein, KL and Hellinger against ``current``.
 
         ``current`` holds finite values (any order); ``thresholds`` maps each
-        method name to its alpha or distance threshold.
+        method name to its alpha or distance threshold (see
+        :data:`autopilot.stats.report.DEFAULT_THRESHOLDS`).
+
+        Examples
+        --------
+        >>> from autopilot.stats.report import DEFAULT_THRESHOLDS
+        >>> rng = np.random.default_rng(0)
+        >>> prof = ReferenceProfile.fit(pd.DataFrame({"x": rng.normal(size=500)}))
+        >>> res = prof.feature("x").checks(rng.normal(1.0, 1.0, size=300), DEFAULT_THRESHOLDS)
+        >>> sorted(res), res["ks"].drifted
+        (['hellinger', 'jensen_shannon', 'kl_divergence', 'ks', 'psi', 'wasserstein'], True)
         """
         cur = np.sort(current)
         d, w = _merged_ecdf(self.values, cur)
@@ -138,7 +148,18 @@ class CategoricalProfile:
 
     def checks(self, current: Mapping[str, int], thresholds: Mapping[str, float]
                ) -> dict[str, DriftResult]:
-        """Chi-square, PSI, Jensen-Shannon, KL and Hellinger against ``current`` counts."""
+        """Chi-square, PSI, Jensen-Shannon, KL and Hellinger against ``current`` counts.
+
+        ``current`` maps category keys to counts (unseen categories allowed).
+
+        Examples
+        --------
+        >>> from autopilot.stats.report import DEFAULT_THRESHOLDS
+        >>> prof = ReferenceProfile.fit(pd.DataFrame({"c": ["a"] * 60 + ["b"] * 40}))
+        >>> res = prof.feature("c").checks({"a": 30, "b": 40, "new": 30}, DEFAULT_THRESHOLDS)
+        >>> res["chi2"].drifted, res["psi"].drifted
+        (True, True)
+        """
         ref_counts = dict(zip(self.categories, (int(c) for c in self.counts), strict=True))
         _, r, c = _category_shares(ref_counts, dict(current))
         stat, p = _chi2_value(r, c)
@@ -337,7 +358,14 @@ class ReferenceProfile:
         return tuple(f.name for f in self.features)
 
     def feature(self, name: str) -> FeatureProfile:
-        """The summary of feature ``name`` (KeyError naming it if absent)."""
+        """The summary of feature ``name`` (KeyError naming it if absent).
+
+        Examples
+        --------
+        >>> prof = ReferenceProfile.fit(pd.DataFrame({"x": [1.0, 2.0, np.nan]}))
+        >>> prof.feature("x").n, prof.feature("x").n_missing, prof.columns
+        (2, 1, ('x',))
+        """
         for f in self.features:
             if f.name == name:
                 return f

@@ -155,7 +155,16 @@ class FeatureDrift:
         return self.result.drifted
 
     def check(self, method: str) -> DriftResult:
-        """The result of ``method`` on this feature (KeyError naming it if not run)."""
+        """The result of ``method`` on this feature (KeyError naming it if not run).
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(0)
+        >>> ref = pd.DataFrame({"x": rng.normal(size=200)})
+        >>> f = drift_report(ref, ref + 2.0).feature("x")
+        >>> f.check("psi").drifted, f.check("wasserstein").p_value is None
+        (True, True)
+        """
         for r in self.checks:
             if r.method == method:
                 return r
@@ -194,7 +203,16 @@ class DriftReport:
     n_current: int
 
     def feature(self, name: str) -> FeatureDrift:
-        """The drift of feature ``name`` (KeyError naming it if absent)."""
+        """The drift of feature ``name`` (KeyError naming it if absent).
+
+        Examples
+        --------
+        >>> rng = np.random.default_rng(0)
+        >>> ref = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+        >>> report = drift_report(ref, ref.assign(b=ref["b"] * 3))
+        >>> report.feature("b").drifted, report.drifted_features
+        (True, ('b',))
+        """
         for f in self.features:
             if f.feature == name:
                 return f
