@@ -146,6 +146,9 @@ class Lineage:
     family: str
     params: Mapping[str, Any] = field(default_factory=dict)
 
+    def __hash__(self) -> int:  # the mappings are dicts; hash their canonical JSON
+        return hash(_json_bytes(self.to_dict()))
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["metrics"] = {str(k): float(v) for k, v in self.metrics.items()}
@@ -181,6 +184,9 @@ class ModelVersion:
     lineage: Lineage
     created_at: float  # seconds since the epoch
     tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.version, self.status, self.aliases, self.sha256))
 
 
 @dataclass(frozen=True)
@@ -728,7 +734,13 @@ class MlflowRegistry(Registry):
             if self.artifact_root is not None:
                 self.artifact_root.mkdir(parents=True, exist_ok=True)
                 location = (self.artifact_root / name).as_uri()
-            return str(self._client.create_experiment(name, artifact_location=location))
+            try:
+                return str(self._client.create_experiment(name, artifact_location=location))
+            except Exception:
+                exp = self._client.get_experiment_by_name(name)  # created concurrently?
+                if exp is None:
+                    raise
+                return str(exp.experiment_id)
 
     def _view(self, mv: Any) -> ModelVersion:
         tags = dict(mv.tags or {})

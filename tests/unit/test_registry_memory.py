@@ -205,3 +205,8 @@ def test_lineage_round_trip() -> None:
     lin = _lineage("performance", "3")
     assert Lineage.from_dict(lin.to_dict()) == lin
     assert Lineage.from_dict({"metrics": {"a": np.float64(0.5)}}).metrics == {"a": 0.5}
+    assert hash(lin) == hash(Lineage.from_dict(lin.to_dict()))  # usable as a dict key
+
+
+def test_versions_are_hashable(reg: InMemoryRegistry) -> None:
+    assert len({reg.get("m", 1), reg.get("m", 1), reg.get("m", 2)}) == 2
