@@ -302,6 +302,7 @@ def _start_ray_head(state_dir: Path, num_cpus: int, dashboard: bool) -> dict[str
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     cmd = [exe, "start", "--head", "--block", f"--port={gcs}", f"--num-cpus={num_cpus}",
+           "--node-ip-address=127.0.0.1",
            "--disable-usage-stats", f"--ray-client-server-port={_free_port()}"]
     if dashboard:
         cmd += ["--include-dashboard=true", "--dashboard-host=127.0.0.1",
@@ -326,8 +327,34 @@ def _start_ray_head(state_dir: Path, num_cpus: int, dashboard: bool) -> dict[str
                 raise ControlError(f"Ray did not start within 120 s; see {logs / 'ray-head.log'}")
             time.sleep(0.5)
         bar.note = address
+        _forget_default_address(address)
     return {"ray_address": address, "ray_pgid": proc.pid,
             "dashboard_url": f"http://127.0.0.1:{dash}" if dashboard else None}
+
+
+def _forget_default_address(address: str | None, wait_s: float = 5.0) -> None:
+    """Remove ``/tmp/ray/ray_current_cluster`` if it names our head.
+
+    ``ray start`` writes it, and a plain ``ray.init()`` anywhere on the machine
+    (another project's tests, say) would then join this cluster instead of
+    starting its own.
+    """
+    if not address:
+        return
+    from ray._common.utils import get_ray_address_file
+
+    path = Path(get_ray_address_file(None))
+    port = address.rsplit(":", 1)[-1]
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            text = path.read_text().strip()
+        except FileNotFoundError:
+            time.sleep(0.2)  # written just after the head comes up
+            continue
+        if text.rsplit(":", 1)[-1] == port:
+            path.unlink(missing_ok=True)
+        return
 
 
 def _kill_group(pgid: int, grace_s: float = 20.0) -> bool:
@@ -650,6 +677,7 @@ def cmd_down(args: argparse.Namespace) -> int:
                 if ray.is_initialized():
                     ray.shutdown()
                 _kill_group(int(stack["ray_pgid"]))
+                _forget_default_address(stack.get("ray_address"), wait_s=0.0)
     (state_dir / STACK_FILE).unlink(missing_ok=True)
     print(f"Autopilot is down ({state_dir})")
     return 0

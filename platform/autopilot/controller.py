@@ -194,10 +194,11 @@ class RayTaskLauncher:
 
     kind = "ray_task"
 
-    def __init__(self, num_cpus: float = 0.5) -> None:
+    def __init__(self, num_cpus: float = 0.5,
+                 train: Callable[[RetrainRequest], str] | None = None) -> None:
         import ray
 
-        self._remote = ray.remote(num_cpus=num_cpus, max_retries=0)(train_from_request)
+        self._remote = ray.remote(num_cpus=num_cpus, max_retries=0)(train or train_from_request)
         self._refs: dict[str, Any] = {}
 
     def launch(self, request: RetrainRequest) -> str:
@@ -880,7 +881,8 @@ class _ControllerActorImpl:
     """The Ray actor: a :class:`ControllerCore` plus a tick thread."""
 
     def __init__(self, configs: list[dict[str, Any]], journal_path: str,
-                 auto_tick: bool = True, launcher: str = "auto") -> None:
+                 auto_tick: bool = True, launcher: str = "auto",
+                 train_fn: Callable[[RetrainRequest], str] | None = None) -> None:
         from autopilot.config import parse_config
         from autopilot.monitor import MonitorProxy, get_monitor
         from autopilot.registry import open_registry
@@ -895,11 +897,16 @@ class _ControllerActorImpl:
             return registries[uri]
 
         self._cfgs = {c.name: c for c in cfgs}
-        url = dashboard_url() if launcher in ("auto", "job") else None
+        if launcher not in ("auto", "job", "task"):
+            raise ControlError(f"launcher must be 'auto', 'job' or 'task', got {launcher!r}")
+        url = dashboard_url() if launcher in ("auto", "job") and train_fn is None else None
+        if launcher == "job" and url is None:
+            raise ControlError("launcher 'job' needs a reachable Ray dashboard")
         if url is not None:
             chosen: Launcher = RayJobLauncher(url, lambda name: registry_for(self._cfgs[name]))
         else:
-            chosen = RayTaskLauncher(num_cpus=cfgs[0].training.cpus_per_trial if cfgs else 0.5)
+            cpus = cfgs[0].training.cpus_per_trial if cfgs else 0.5
+            chosen = RayTaskLauncher(num_cpus=cpus, train=train_fn)
         self.core = ControllerCore(
             registry=registry_for, monitor=MonitorProxy(get_monitor()),
             journal=Journal(journal_path), launcher=chosen,
@@ -961,6 +968,7 @@ def start_controller(
     journal_path: str | Path | None = None,
     auto_tick: bool = True,
     launcher: str = "auto",
+    train_fn: Callable[[RetrainRequest], str] | None = None,
     detached: bool = True,
     num_cpus: float = 0.1,
 ) -> Any:
@@ -969,6 +977,10 @@ def start_controller(
     ``max_restarts=-1`` brings it back after a crash; its constructor then
     recovers every model from the journal (``<state_dir>/journal.db`` of the
     first config by default) and the registry.
+
+    ``launcher``: ``"job"`` (Ray job, needs the dashboard), ``"task"`` (Ray
+    task) or ``"auto"`` (job when the dashboard answers). ``train_fn``
+    replaces :func:`train_from_request` in the task (a custom trainer).
     """
     import ray
 
@@ -985,7 +997,7 @@ def start_controller(
     if detached:
         opts["lifetime"] = "detached"
     handle = cls.options(**opts).remote([c.model_dump(mode="json") for c in configs],
-                                        str(path), auto_tick, launcher)
+                                        str(path), auto_tick, launcher, train_fn)
     ray.get(handle.ready.remote())
     return handle
 
