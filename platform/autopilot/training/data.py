@@ -490,8 +490,9 @@ def validate_training_data(frame: pd.DataFrame, schema: FeatureSchema, cv_folds:
 def fingerprint(frame: pd.DataFrame) -> str:
     """SHA-256 of a table's content, for lineage.
 
-    Independent of the row index and of column order (columns are taken by
-    name); sensitive to values, dtypes and row order. Stable across processes
+    Independent of the row index, of column order (columns are taken by name)
+    and of how text is stored (object or string dtype); sensitive to values,
+    other dtypes and row order. Stable across processes
     because :func:`pandas.util.hash_pandas_object` uses a fixed key.
 
     >>> a = pd.DataFrame({"x": [1.0, 2.0], "c": ["u", "v"]})
@@ -507,7 +508,10 @@ def fingerprint(frame: pd.DataFrame) -> str:
     h.update(f"rows={len(frame)};".encode())
     for name in names:
         col = frame[by_name[name]]
-        h.update(f"{name}:{col.dtype};".encode())
+        # Text is text whether pandas holds it as object, "str" or "string" (the values
+        # hash alike), so a table read back from Parquet or CSV keeps its fingerprint.
+        text = pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)
+        h.update(f"{name}:{'text' if text else col.dtype};".encode())
         h.update(pd.util.hash_pandas_object(col, index=False).to_numpy().tobytes())
     return h.hexdigest()
 

@@ -225,6 +225,14 @@ def test_fingerprint_properties(frame: pd.DataFrame) -> None:
     assert fingerprint(frame.rename(columns={"age": "Age"})) != fp
 
 
+def test_fingerprint_survives_a_file_round_trip(frame: pd.DataFrame, tmp_path: Path) -> None:
+    frame = frame.assign(plan=frame["plan"].astype(object))
+    frame.to_parquet(tmp_path / "f.parquet")
+    frame.to_csv(tmp_path / "f.csv", index=False)
+    assert fingerprint(pd.read_parquet(tmp_path / "f.parquet")) == fingerprint(frame)
+    assert fingerprint(pd.read_csv(tmp_path / "f.csv")) == fingerprint(frame)
+
+
 def test_fingerprint_stable_across_processes(frame: pd.DataFrame, tmp_path: Path) -> None:
     path = tmp_path / "f.parquet"
     frame.to_parquet(path)
