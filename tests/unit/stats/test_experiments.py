@@ -468,3 +468,22 @@ def test_paired_bootstrap_bad_input() -> None:
         paired_bootstrap([0, 1], [0, 1], [0, 1], acc, rng, n_resamples=0)
     with pytest.raises(ValueError, match="non-finite"):
         paired_bootstrap([0, 1], [0, 1], [0, 1], lambda t, p: float("nan"), rng)
+
+
+def test_auc_and_paired_accuracy_intervals_cover() -> None:
+    """DeLong interval of the Mann-Whitney AUC and Wald interval of McNemar's difference."""
+    rng = np.random.default_rng(21)
+    reps = 400
+    true_auc = float(stats.norm.cdf(0.5 / math.sqrt(2)))
+    true_diff = 0.85 * 0.8 + 0.15 * 0.85 - 0.8
+    auc_hits = diff_hits = 0
+    for _ in range(reps):
+        r = mann_whitney(rng.normal(0.5, 1, 60), rng.normal(0, 1, 50))
+        auc_hits += r.ci_low <= true_auc <= r.ci_high
+        a = rng.random(400) < 0.8
+        b = np.where(rng.random(400) < 0.15, rng.random(400) < 0.85, a)
+        m = mcnemar_test(a, b)
+        diff_hits += m.ci_low <= true_diff <= m.ci_high
+    margin = 3.5 * math.sqrt(0.05 * 0.95 / reps)
+    assert abs(auc_hits / reps - 0.95) < margin
+    assert abs(diff_hits / reps - 0.95) < margin
