@@ -11,10 +11,13 @@ How one training runs
    fresh samples and perturbations of the best configuration of well-ranked
    families. Randomness comes from a seeded ``numpy.random.Generator``.
 3. Each trial is a function trainable that fits fold after fold and reports
-   the running CV mean after each one, so ASHA stops configurations that are
-   behind at a rung (fold ``grace``, ``2*grace``...) without finishing their
-   folds. Trials take ``cpus_per_trial`` CPUs and actors are reused, which
-   removes most of the per-trial worker start-up on a small machine.
+   the running CV mean after each one, so ASHA stops sampled configurations
+   that are behind at a rung (fold ``grace``, ``2*grace``...) without finishing
+   their folds. The warm-start point and the family defaults are *protected*:
+   they set the rung cut-offs but always finish, so even a small search ends
+   with complete candidates for the leaderboard and the ensemble. Trials take
+   ``cpus_per_trial`` CPUs (and as many BLAS/OpenMP threads, at least one) and
+   actors are reused, which removes most per-trial worker start-up.
 4. A soft-voting (regression: averaging) ensemble of the top-k complete trials
    of distinct families competes as one more candidate. Its CV score comes
    from the members' out-of-fold predictions, which is exactly the score of the
@@ -240,6 +243,7 @@ class FamilySearcher(_searcher_base()):  # type: ignore[misc]
             [{"family": p["family"], "params": dict(p["params"])} for p in points_to_evaluate]
             + [{"family": f, "params": default_params(f, task)} for f in order]
         )
+        self.n_protected = len(self._queue)
         self._live: dict[str, dict[str, Any]] = {}
         self._done: list[tuple[dict[str, Any], float]] = []
         self._seen: set[str] = set()
@@ -282,10 +286,11 @@ class FamilySearcher(_searcher_base()):  # type: ignore[misc]
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         cfg = None
+        protected = False
         while self._queue:
             cand = self._queue.popleft()
             if self._key(cand) not in self._seen:
-                cfg = cand
+                cfg, protected = cand, True
                 break
         if cfg is None:
             for _ in range(20):  # small discrete spaces can repeat: avoid duplicates
@@ -295,7 +300,7 @@ class FamilySearcher(_searcher_base()):  # type: ignore[misc]
         assert cfg is not None
         self._seen.add(self._key(cfg))
         self._live[trial_id] = cfg
-        return {"family": cfg["family"], "params": dict(cfg["params"])}
+        return {"family": cfg["family"], "params": dict(cfg["params"]), "protected": protected}
 
     def save(self, checkpoint_path: str) -> None:
         # Tune checkpoints searcher state with the experiment; the state is small.
@@ -315,6 +320,31 @@ class FamilySearcher(_searcher_base()):  # type: ignore[misc]
         obj = float(result["objective"])
         if obj > _FAILED_OBJECTIVE:
             self._done.append((cfg, obj))
+
+
+def _protecting_asha(**kwargs: Any) -> Any:
+    """ASHA that records every trial at its rungs but never stops a protected one.
+
+    The warm-start point and each family's defaults are what a small search
+    mostly consists of; stopping them after one fold would only leave the
+    leaderboard (and the ensemble) without complete candidates. Their scores
+    still set the rung cut-offs that sampled configurations must beat.
+    """
+    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+    class _ProtectingASHA(ASHAScheduler):
+        def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+            action = super().on_trial_result(tune_controller, trial, result)
+            if (
+                action == TrialScheduler.STOP
+                and (trial.config or {}).get("protected")
+                and result.get(self._time_attr, 0) < self._max_t
+            ):
+                self._num_stopped -= 1
+                return TrialScheduler.CONTINUE
+            return action
+
+    return _ProtectingASHA(**kwargs)
 
 
 # ------------------------------------------------------------------------ trials
@@ -433,7 +463,8 @@ def ensure_ray(num_cpus: int = 2) -> None:
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address="auto", log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        # address="local": never attach to some other cluster that happens to run here.
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
 
 
 def _resolve_families(training_cfg: TrainingConfig, task: str) -> tuple[str, ...]:
@@ -762,7 +793,6 @@ def run_automl(
     import mlflow
     from mlflow.entities import Metric, Param, RunTag
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
     from threadpoolctl import threadpool_limits
 
     t_start = time.perf_counter()
@@ -802,6 +832,8 @@ def run_automl(
     # record) and cost time per result on a small machine.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", "1")
+    # The legacy reporter honours verbose=0; the new one prints a config box per run.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
     searcher = FamilySearcher(
         task,
@@ -811,7 +843,7 @@ def run_automl(
     )
     threads = max(1, int(training_cfg.cpus_per_trial))
     grace = max(1, n_folds // 2)
-    scheduler = ASHAScheduler(
+    scheduler = _protecting_asha(
         time_attr="fold", max_t=n_folds, grace_period=grace, reduction_factor=2
     )
     trainable = tune.with_resources(

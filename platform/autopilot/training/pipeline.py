@@ -159,10 +159,7 @@ def evaluate(
 def _profile(X: pd.DataFrame, schema: FeatureSchema) -> dict:
     from autopilot.stats.profile import ReferenceProfile
 
-    try:
-        return ReferenceProfile.fit(X, schema).to_dict()
-    except TypeError:
-        return ReferenceProfile.fit(X).to_dict()
+    return ReferenceProfile.fit(X, {c.name: c.kind for c in schema.columns}).to_dict()
 
 
 def _register(
