@@ -12,6 +12,9 @@ same labelled-row budget:
   ``z > 1.96``: what a dashboard refreshed every tick does.
 * ``fixed horizon`` (peer): the same z-test looked at once, when the budget is
   spent: valid, but it never stops early.
+* ``autopilot shadow`` / ``autopilot bandit``: the policy in its other canary
+  modes (``--mode-runs`` runs each): shadow mirrors every request to the
+  challenger; bandit allocates by Thompson sampling with a floor.
 
 Prints a table and writes ``benchmarks/results/canary_simulation.json``.
 Run: ``.venv/bin/python benchmarks/canary_simulation.py [--runs 1000]``.
@@ -66,6 +69,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1000)
     ap.add_argument("--requests-per-tick", type=int, default=1000)
     ap.add_argument("--max-samples", type=int, default=40_000)
+    ap.add_argument("--mode-runs", type=int, default=300)
     ap.add_argument("--seed", type=int, default=2026)
     args = ap.parse_args()
 
@@ -84,12 +88,23 @@ def main() -> None:
                               np.random.default_rng(args.seed + 1))
         rows.append({"scenario": label, "method": "naive peeking", **naive_peeking(z, lab)})
         rows.append({"scenario": label, "method": "fixed horizon", **fixed_horizon(z, lab)})
+        for mode in ("shadow", "bandit"):
+            pol = PolicyConfig(canary=CanaryConfig(mode=mode, max_samples=args.max_samples,
+                                                   max_duration_s=1e9))
+            t0 = time.perf_counter()
+            sim = simulate_canary(0.80, p_b, args.mode_runs, pol,
+                                  np.random.default_rng(args.seed + 2),
+                                  requests_per_tick=args.requests_per_tick)
+            rows.append({"scenario": label, "method": f"autopilot {mode}",
+                         "promote_rate": sim.promote_rate, "mean_labelled": sim.mean_labelled,
+                         "outcomes": sim.outcomes, "runs": args.mode_runs,
+                         "seconds": time.perf_counter() - t0})
 
-    print(f"{args.runs} runs per scenario, {args.requests_per_tick} requests/tick, "
-          f"budget {args.max_samples} labelled rows")
-    print(f"{'scenario':<13} {'method':<14} {'promote rate':>12} {'mean labelled':>14}")
+    print(f"{args.runs} runs per scenario ({args.mode_runs} for shadow/bandit), "
+          f"{args.requests_per_tick} requests/tick, budget {args.max_samples} labelled rows")
+    print(f"{'scenario':<13} {'method':<18} {'promote rate':>12} {'mean labelled':>14}")
     for r in rows:
-        print(f"{r['scenario']:<13} {r['method']:<14} {r['promote_rate']:>12.3f} "
+        print(f"{r['scenario']:<13} {r['method']:<18} {r['promote_rate']:>12.3f} "
               f"{r['mean_labelled']:>14.0f}")
     aa = next(r for r in rows if r["scenario"] == "A/A" and r["method"] == "autopilot")
     up = next(r for r in rows if r["scenario"] != "A/A" and r["method"] == "autopilot")
@@ -100,6 +115,7 @@ def main() -> None:
         "benchmark": "canary_simulation",
         "runs": args.runs,
         "requests_per_tick": args.requests_per_tick,
+        "mode_runs": args.mode_runs,
         "max_samples": args.max_samples,
         "seed": args.seed,
         "python": platform.python_version(),
