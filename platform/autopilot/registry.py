@@ -79,6 +79,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from autopilot.errors import (
+    AutopilotError,
     IntegrityError,
     RegistryError,
     TransitionError,
@@ -475,6 +476,15 @@ class InMemoryRegistry(Registry):
         self._lock = threading.RLock()
         self._run_counter = 0
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_lock"]  # locks do not pickle; a copy gets its own
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
     @property
     def files(self) -> dict[tuple[str, str], dict[str, bytes]]:
         """Stored artifact files by ``(name, version)`` (mutable, for tamper tests)."""
@@ -683,6 +693,10 @@ class MlflowRegistry(Registry):
         with self._errors("connect to the tracking store"):
             self._client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Ship the address, not the client (its connection pool does not travel to actors).
+        return (type(self), (self.tracking_uri, self.artifact_root))
+
     # -- helpers -------------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -692,7 +706,7 @@ class MlflowRegistry(Registry):
 
         try:
             yield
-        except (RegistryError, TransitionError):
+        except AutopilotError:
             raise
         except MlflowException as exc:
             if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
@@ -828,6 +842,7 @@ class MlflowRegistry(Registry):
                     source_run_id=run_id,
                     tags={"autopilot.model": name},
                 )
+                ok = False
                 try:
                     with self._fluent_uri():
                         info = mlflow.sklearn.log_model(
@@ -841,9 +856,10 @@ class MlflowRegistry(Registry):
                             run_id=run_id,
                             model_id=logged.model_id,
                         )
+                    ok = True
                 finally:
                     if own_run:
-                        self._client.set_terminated(run_id)
+                        self._client.set_terminated(run_id, "FINISHED" if ok else "FAILED")
         model_id = info.model_id
         with self._errors(f"locate the logged model {model_id}"):
             location = self._client.get_logged_model(model_id).artifact_location

@@ -236,6 +236,16 @@ def test_failed_operations_leave_versions_unchanged(store: str, data) -> None:  
     assert reg.champion_history("churn") == ["1"]
 
 
+def test_registry_pickles_by_address(store: str, data) -> None:  # noqa: ANN001
+    import pickle
+
+    reg = MlflowRegistry(store)
+    _register(reg, data)
+    copy = pickle.loads(pickle.dumps(reg))
+    assert copy.tracking_uri == store and copy.artifact_root == reg.artifact_root
+    assert [v.version for v in copy.list_versions("churn")] == ["1"]
+
+
 def test_open_registry_uses_the_state_folder(tmp_path: Path, _empty_store: Path) -> None:
     (tmp_path / "s").mkdir()
     shutil.copy(_empty_store, tmp_path / "s" / "mlflow.db")

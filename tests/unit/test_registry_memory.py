@@ -210,3 +210,11 @@ def test_lineage_round_trip() -> None:
 
 def test_versions_are_hashable(reg: InMemoryRegistry) -> None:
     assert len({reg.get("m", 1), reg.get("m", 1), reg.get("m", 2)}) == 2
+
+
+def test_twin_pickles_with_its_state(reg: InMemoryRegistry) -> None:
+    reg.promote("m", 2)
+    copy = pickle.loads(pickle.dumps(reg))  # e.g. handed to a Ray actor in a test
+    assert copy.alias("m", "champion").version == "2"
+    copy.promote("m", 3)  # the copy has a working lock of its own
+    assert reg.alias("m", "champion").version == "2"
