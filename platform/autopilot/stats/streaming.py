@@ -78,6 +78,16 @@ class PageHinkley(DriftDetector):
     mode : {"both", "up", "down"}
         Which direction of change to detect.
 
+    Notes
+    -----
+    ``delta`` and ``threshold`` are in the stream's units, so the defaults
+    (River's) suit streams whose standard deviation is well below 1. On a
+    stationary N(0, 1) stream they alarm within a few hundred points; on a
+    stationary 0/1 error stream at rate 0.3, 9 of 20 runs of 10,000 points
+    alarmed. ``delta=0.05`` gave no alarm in those 20 runs and still caught a
+    0.20 -> 0.35 error-rate rise after a median of ~490 points (measured with
+    this implementation).
+
     Examples
     --------
     >>> import numpy as np
