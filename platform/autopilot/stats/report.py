@@ -27,8 +27,9 @@ threshold ``t`` (0.1 for both by default): below ``t/2`` negligible, from
 ``t/2`` low, from ``t`` medium, from ``2.5 t`` high, from ``5 t`` critical.
 A feature whose adjusted test p-value is not significant is at most "low"
 (the effect may be noise), and a significant one at least "low". So a
-0.01-sd shift on a million rows is significant but graded "none", while a
-one-sd shift is "critical".
+0.01-sd shift on a million rows is significant but only "low" (watch; not
+drifted, since the primary method is then the distance), while a one-sd shift
+is "critical".
 
 Missing values are dropped per feature and their shares reported. A feature
 with no value at all in the current window cannot be tested: it is reported
