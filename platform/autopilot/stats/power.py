@@ -12,9 +12,9 @@ Proportions: the arcsine (Cohen's h) normal approximation,
 variance :math:`1/n_1 + 1/n_2` whatever the rates;
 power :math:`= \Phi(|h|\sqrt{n_{eff}} - z_{1-\alpha/2}) +
 \Phi(-|h|\sqrt{n_{eff}} - z_{1-\alpha/2})`. This is statsmodels'
-``NormalIndPower`` with ``proportion_effectsize``; it differs from the
-pooled/unpooled Fleiss formula by a few percent in ``n`` at most for
-moderate rates.
+``NormalIndPower`` with ``proportion_effectsize``. It is close to the classic
+pooled/unpooled (Fleiss) formula: 3,835 vs 3,841 per group for 10 % -> 12 %,
+7,674 vs 7,750 for 1 % -> 1.5 % (alpha 0.05, power 0.8).
 
 Sample sizes are the smallest whole number of units per control group whose
 power reaches the target (statsmodels returns the real-valued root; ours is
