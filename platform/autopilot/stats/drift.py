@@ -187,6 +187,8 @@ def _category_counts(x: Any, name: str) -> tuple[dict[str, int], int]:
     counts_raw = series.value_counts(dropna=True, sort=False)
     counts: dict[str, int] = {}
     for value, count in counts_raw.items():
+        if count == 0:  # unused levels of a pandas Categorical
+            continue
         key = _category_key(value)
         counts[key] = counts.get(key, 0) + int(count)
     n_present = sum(counts.values())

@@ -301,3 +301,12 @@ def test_categories_normalise_numbers() -> None:
     res = chi2_test(np.array([0, 1, 1, 0]), np.array([0.0, 1.0, 1.0, 0.0]))
     assert res.statistic == 0.0 and res.p_value == 1.0
     assert chi2_test(["x"] * 5, ["x"] * 3).p_value == 1.0  # one category overall
+
+
+def test_pandas_categorical_ignores_unused_levels() -> None:
+    levels = ["a", "b", "c", "unused"]
+    ref = pd.Series(pd.Categorical(["a", "b", "b", "c"] * 25, categories=levels))
+    cur = pd.Series(pd.Categorical(["a", "b", "c", "c"] * 25, categories=levels))
+    plain = chi2_test(np.array(ref.astype(str)), np.array(cur.astype(str)))
+    assert chi2_test(ref, cur) == plain
+    assert psi(ref, cur) == psi(np.array(ref.astype(str)), np.array(cur.astype(str)))
