@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -87,13 +86,6 @@ _KS_MAX_AUTO_N = 10_000  # scipy.stats.ks_2samp(method="auto"): exact up to this
 # --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Sample:
-    kind: Kind
-    values: np.ndarray  # numeric: finite float64 (unsorted); categorical: str keys
-    n_missing: int
-
-
 def _category_key(value: Any) -> str:
     """String key of one category value (numbers normalised: 1 == 1.0 == True)."""
     if isinstance(value, str):
@@ -122,10 +114,10 @@ def _sample_kind(arr: Any) -> Kind:
             return "categorical"
         if pd.api.types.is_numeric_dtype(dtype):
             return "numeric"
+        if pd.api.types.is_object_dtype(dtype):  # before the string check, which says yes
+            return _object_kind(arr.to_numpy())
         if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(dtype):
             return "categorical"
-        if pd.api.types.is_object_dtype(dtype):
-            return _object_kind(arr.to_numpy())
         raise TypeError(f"unsupported dtype {dtype} for a drift check")
     kind = dtype.kind
     if kind in "iuf":

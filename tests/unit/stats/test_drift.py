@@ -293,6 +293,8 @@ def test_inputs_accept_series_lists_and_object_numbers() -> None:
     assert ks_test(pd.Series(a), pd.Series(b)) == base
     assert ks_test(list(a), list(b)) == base
     assert ks_test(np.array(list(a) + [None], dtype=object), b) == base
+    assert ks_test(pd.Series(list(a) + [None], dtype=object), b) == base
+    assert chi2_test(pd.Series(["x", "y"] * 5, dtype="str"), ["x", "y", "y"]).method == "chi2"
     assert isinstance(base, DriftResult) and base.method == "ks"
 
 
