@@ -44,6 +44,7 @@ from autopilot.stats.drift import (
     _kl_value,
     _ks_pvalue,
     _merged_ecdf,
+    _object_kind,
     _psi_value,
     _quantile_edges,
     _shares,
@@ -199,8 +200,8 @@ def infer_kind(column: pd.Series) -> str:
     --------
     >>> infer_kind(pd.Series([0.5, 1.5])), infer_kind(pd.Series([0, 1, 1]))
     ('numeric', 'binary')
-    >>> infer_kind(pd.Series(["a", "b"]))
-    'categorical'
+    >>> infer_kind(pd.Series(["a", "b"])), infer_kind(pd.Series([2.5, None], dtype=object))
+    ('categorical', 'numeric')
     """
     dtype = column.dtype
     if pd.api.types.is_bool_dtype(dtype):
@@ -211,6 +212,9 @@ def infer_kind(column: pd.Series) -> str:
         or pd.api.types.is_complex_dtype(dtype)
     ):
         raise ValueError(f"column {column.name!r} has unsupported dtype {dtype} for drift checks")
+    if pd.api.types.is_object_dtype(dtype) and _object_kind(column.to_numpy()) == "numeric":
+        column = column.astype(np.float64)  # numbers and None, as rows from JSON records give
+        dtype = column.dtype
     if pd.api.types.is_numeric_dtype(dtype):
         values = column.dropna().unique()
         if len(values) > 0 and np.isin(values, [0, 1]).all():
@@ -221,12 +225,11 @@ def infer_kind(column: pd.Series) -> str:
 
 def _numeric_column(column: pd.Series, name: str) -> tuple[FloatArray, int]:
     """Finite values of a numeric column and the count dropped as missing."""
-    if pd.api.types.is_object_dtype(column.dtype):
+    if pd.api.types.is_object_dtype(column.dtype) and (
+        column.isna().all() or _object_kind(column.to_numpy()) == "numeric"
+    ):
         # Rows built from JSON records: numbers and None (all-None columns are object).
-        present = column.dropna()
-        if all(isinstance(v, int | float | np.integer | np.floating)
-               and not isinstance(v, bool | np.bool_) for v in present):
-            column = column.astype(np.float64)
+        column = column.astype(np.float64)
     if not (pd.api.types.is_numeric_dtype(column.dtype)
             and not pd.api.types.is_bool_dtype(column.dtype)):
         raise ValueError(f"feature {name!r} is numeric in the profile but has dtype {column.dtype}")
