@@ -763,7 +763,9 @@ def run_automl(
         Feature kinds, for each family's preprocessing.
     training_cfg
         Families, metric, trial and time budgets, folds, CPUs per trial,
-        ensemble size and seed.
+        ensemble size and seed. ``time_budget_s`` bounds the whole call: the
+        search gets what is left after setup, less a tenth kept for refitting
+        the winner, scoring the ensemble and logging.
     task
         ``"classification"`` or ``"regression"``.
     tracking_uri, experiment, run_name
@@ -842,6 +844,9 @@ def run_automl(
         points_to_evaluate=_warm_points(warm_start, families, task),
     )
     threads = max(1, int(training_cfg.cpus_per_trial))
+    # time_budget_s bounds the whole call: what setup used and a tenth for the refit,
+    # the ensemble and logging come off the search's share.
+    tune_budget = max(1.0, 0.9 * training_cfg.time_budget_s - (time.perf_counter() - t_start))
     grace = max(1, n_folds // 2)
     scheduler = _protecting_asha(
         time_attr="fold", max_t=n_folds, grace_period=grace, reduction_factor=2
@@ -874,7 +879,7 @@ def run_automl(
                 search_alg=searcher,
                 scheduler=scheduler,
                 num_samples=training_cfg.num_trials,
-                time_budget_s=training_cfg.time_budget_s,
+                time_budget_s=tune_budget,
                 reuse_actors=True,
                 trial_dirname_creator=_trial_dirname,
             ),
