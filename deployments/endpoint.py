@@ -63,6 +63,7 @@ from autopilot.routing import (
     choose_version,
     shadow_versions,
 )
+from autopilot.schema import FeatureSchema
 from autopilot.training.data import coerce_features
 from deployments.breaker import CircuitBreaker
 from deployments.cache import PredictionCache, row_key
@@ -135,9 +136,36 @@ class _Failure:
         self.message = message
 
 
+def _frame(rows: list[dict[str, Any]], schema: Any) -> pd.DataFrame:
+    """Validated rows as a frame, numeric columns already ``float64`` (NaN for missing).
+
+    Column-wise construction is several times faster than ``DataFrame.from_records``,
+    and typed numeric columns let ``coerce_features`` skip its parsing path.
+    """
+    nan = math.nan
+    cols: dict[str, Any] = {}
+    labels: list[Any] = []
+    for c in schema.columns:
+        values = [r.get(c.name) for r in rows]
+        if c.kind == "numeric":
+            # What coerce_features makes of validated numbers (float64, NaN when missing),
+            # without its per-column parsing pass.
+            cols[c.name] = np.fromiter((nan if v is None else v for v in values), float,
+                                       len(values))
+        else:
+            cols[c.name] = values
+            labels.append(c)
+    frame = pd.DataFrame(cols, columns=list(schema.names))
+    if labels:
+        # Levels go through the training code itself, so "1", 1 and 1.0 mean one level.
+        sub = FeatureSchema(tuple(labels), schema.target, schema.task, schema.classes)
+        frame[list(sub.names)] = coerce_features(frame, sub)
+    return frame
+
+
 def _predict_rows(model: Any, schema: Any, classes: list[Any] | None,
                   rows: list[dict[str, Any]]) -> tuple[list[Any], list[list[float]] | None]:
-    frame = coerce_features(pd.DataFrame.from_records(rows, columns=list(schema.names)), schema)
+    frame = _frame(rows, schema)
     preds = np.asarray(model.predict(frame))
     proba = None
     if classes is not None:

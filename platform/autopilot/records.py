@@ -65,6 +65,17 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _clean_flat(features: Mapping[str, Any]) -> dict[str, Any]:
+    """``_clean`` for a flat mapping, skipping the common case of plain str/int/finite floats."""
+    out = dict(features)
+    for k, v in out.items():
+        t = type(v)
+        if t is str or t is int or v is None or (t is float and math.isfinite(v)):
+            continue
+        out[k] = _clean(v)
+    return out
+
+
 @dataclass(frozen=True)
 class PredictionRecord:
     """One prediction as the monitor sees it.
@@ -95,7 +106,22 @@ class PredictionRecord:
     shadow: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean(asdict(self))
+        # Built by hand: dataclasses.asdict deep-copies every feature value, and this runs
+        # once per predicted row on the serving hot path.
+        return {
+            "request_id": self.request_id,
+            "model": self.model,
+            "version": self.version,
+            "features": _clean_flat(self.features),
+            "prediction": _clean(self.prediction),
+            "proba": None if self.proba is None else _clean(list(self.proba)),
+            "latency_ms": _clean(float(self.latency_ms)),
+            "error": self.error,
+            "cache_hit": bool(self.cache_hit),
+            "caller_key": self.caller_key,
+            "ts": float(self.ts),
+            "shadow": bool(self.shadow),
+        }
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> PredictionRecord:
