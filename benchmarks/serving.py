@@ -266,8 +266,9 @@ def _child_env(proxy: str, tmp: Path) -> dict[str, str]:
     env.update(PROXIES[proxy])
     if proxy == "haproxy":
         # Private files and ports, so a benchmark never touches another HAProxy on the box.
-        hp = tmp / "haproxy"
-        hp.mkdir(parents=True, exist_ok=True)
+        # HAProxy refuses socket paths over 97 characters and Serve nests a 57-character
+        # hash folder inside, so the base must be short.
+        hp = Path(tempfile.mkdtemp(prefix="aphp", dir="/tmp"))
         env.update(
             RAY_SERVE_HAPROXY_CONFIG_FILE_LOC=str(hp / "haproxy.cfg"),
             RAY_SERVE_HAPROXY_SOCKET_PATH=str(hp / "admin.sock"),
@@ -326,11 +327,16 @@ def main(argv: list[str] | None = None) -> int:
         out = tmp / "result.json"
         print(f"== proxy option: {proxy}", flush=True)
         t0 = time.time()
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child", proxy, "--duration", str(args.duration),
-             "--child-out", str(out)],
-            env=_child_env(proxy, tmp), cwd=ROOT, timeout=900,
-        )
+        env = _child_env(proxy, tmp)
+        try:
+            proc = subprocess.run(
+                [sys.executable, __file__, "--child", proxy, "--duration",
+                 str(args.duration), "--child-out", str(out)],
+                env=env, cwd=ROOT, timeout=900,
+            )
+        finally:
+            if "RAY_SERVE_HAPROXY_SERVER_STATE_BASE" in env:
+                shutil.rmtree(env["RAY_SERVE_HAPROXY_SERVER_STATE_BASE"], ignore_errors=True)
         if proc.returncode != 0 or not out.exists():
             print(f"   {proxy}: failed (exit {proc.returncode}); skipped", flush=True)
             all_results["runs"][proxy] = {"failed": proc.returncode}

@@ -139,28 +139,24 @@ class _Failure:
 def _frame(rows: list[dict[str, Any]], schema: Any) -> pd.DataFrame:
     """Validated rows as a frame, numeric columns already ``float64`` (NaN for missing).
 
-    Column-wise construction is several times faster than ``DataFrame.from_records``,
-    and typed numeric columns let ``coerce_features`` skip its parsing path.
+    One 2-D float array for the numeric block (numpy turns ``None`` into NaN) is many
+    times faster than ``DataFrame.from_records`` or per-column Series, and typed
+    numeric columns are exactly what ``coerce_features`` would make of them.
     """
-    nan = math.nan
-    cols: dict[str, Any] = {}
-    labels: list[Any] = []
-    for c in schema.columns:
-        values = [r.get(c.name) for r in rows]
-        if c.kind == "numeric":
-            # What coerce_features makes of validated numbers (float64, NaN when missing),
-            # without its per-column parsing pass.
-            cols[c.name] = np.fromiter((nan if v is None else v for v in values), float,
-                                       len(values))
-        else:
-            cols[c.name] = values
-            labels.append(c)
-    frame = pd.DataFrame(cols, columns=list(schema.names))
-    if labels:
-        # Levels go through the training code itself, so "1", 1 and 1.0 mean one level.
-        sub = FeatureSchema(tuple(labels), schema.target, schema.task, schema.classes)
-        frame[list(sub.names)] = coerce_features(frame, sub)
-    return frame
+    names = list(schema.names)
+    numeric = [c.name for c in schema.columns if c.kind == "numeric"]
+    block = np.array([[r.get(n) for n in numeric] for r in rows], dtype=float)
+    frame = pd.DataFrame(block.reshape(len(rows), len(numeric)), columns=numeric)
+    if len(numeric) == len(names):
+        return frame
+    labels = tuple(c for c in schema.columns if c.kind != "numeric")
+    raw = pd.DataFrame({c.name: [r.get(c.name) for r in rows] for c in labels})
+    # Levels go through the training code itself, so "1", 1 and 1.0 mean one level.
+    sub = FeatureSchema(labels, schema.target, schema.task, schema.classes)
+    coerced = coerce_features(raw, sub)
+    for c in labels:
+        frame[c.name] = coerced[c.name].to_numpy()
+    return frame[names]
 
 
 def _predict_rows(model: Any, schema: Any, classes: list[Any] | None,
@@ -561,14 +557,10 @@ class AutopilotEndpoint:
     def _emit(self, rid: list[str], rows: list[dict[str, Any]], version: str,
               preds: list[Any], proba: list[Any] | None, latency_ms: float,
               error: str | None, cache_hit: bool, key: str | None, shadow: bool) -> None:
-        ts = time.time()
-        for i, row in enumerate(rows):
-            self.records.add(PredictionRecord(
-                request_id=rid[i], model=self.name, version=version, features=row,
-                prediction=preds[i], proba=None if proba is None else proba[i],
-                latency_ms=latency_ms, error=error, cache_hit=cache_hit, caller_key=key,
-                ts=ts, shadow=shadow,
-            ).to_dict())
+        self.records.extend(PredictionRecord.batch_dicts(
+            rid, self.name, version, rows, preds, proba, latency_ms, error, cache_hit, key,
+            time.time(), shadow, features_clean=True,  # validated rows: already JSON-safe
+        ))
 
     async def _shadow(self, state: _State, rows: list[dict[str, Any]], rid: list[str],
                       key: str | None) -> None:

@@ -123,6 +123,54 @@ class PredictionRecord:
             "shadow": bool(self.shadow),
         }
 
+    @staticmethod
+    def batch_dicts(
+        request_ids: list[str],
+        model: str,
+        version: str,
+        features: list[Mapping[str, Any]],
+        predictions: list[Any],
+        proba: list[list[float]] | None,
+        latency_ms: float,
+        error: str | None,
+        cache_hit: bool,
+        caller_key: str | None,
+        ts: float,
+        shadow: bool = False,
+        features_clean: bool = False,
+    ) -> list[dict[str, Any]]:
+        """``to_dict()`` of one record per row of a request, without building the objects.
+
+        The serving hot path emits one record per predicted row; this skips a frozen
+        dataclass per row and shares the per-request fields. ``features_clean=True``
+        says the feature dicts are already JSON-safe (the endpoint's validated rows:
+        finite floats, ``None``, str, int, bool) and are used as they are.
+
+        >>> d = PredictionRecord.batch_dicts(["a", "b"], "m", "1", [{"x": 1.0}, {"x": 2.0}],
+        ...                                  [0, 1], None, 2.0, None, False, None, 5.0)
+        >>> d[1] == PredictionRecord("b", "m", "1", {"x": 2.0}, 1, None, 2.0, None, False,
+        ...                          None, 5.0).to_dict()
+        True
+        """
+        lat = _clean(float(latency_ms))
+        out = []
+        for i, rid in enumerate(request_ids):
+            out.append({
+                "request_id": rid,
+                "model": model,
+                "version": version,
+                "features": features[i] if features_clean else _clean_flat(features[i]),
+                "prediction": _clean(predictions[i]),
+                "proba": None if proba is None or proba[i] is None else _clean(list(proba[i])),
+                "latency_ms": lat,
+                "error": error,
+                "cache_hit": bool(cache_hit),
+                "caller_key": caller_key,
+                "ts": float(ts),
+                "shadow": bool(shadow),
+            })
+        return out
+
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> PredictionRecord:
         proba = raw.get("proba")
@@ -254,8 +302,17 @@ class RecordBuffer:
         return True
 
     def extend(self, items: list[dict[str, Any]]) -> int:
-        """Queue several records; returns how many were accepted."""
-        return sum(self.add(it) for it in items)
+        """Queue several records under one lock; returns how many were accepted."""
+        with self._c.lock:
+            room = 0 if self._closed.is_set() else self._max_pending - len(self._queue)
+            take = items[:max(0, room)]
+            self._queue.extend(take)
+            self._c.accepted += len(take)
+            self._c.dropped += len(items) - len(take)
+            n = len(self._queue)
+        if n >= self._batch_size:
+            self._wake.set()
+        return len(take)
 
     # --------------------------------------------------------------- inspection
 
