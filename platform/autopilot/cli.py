@@ -235,14 +235,19 @@ def read_stack(state_dir: Path) -> dict[str, Any]:
 
 
 def _connect(stack: dict[str, Any], state_dir: Path) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
     address = stack.get("ray_address")
     if not _port_open(address):
         raise _not_running(state_dir, f"Ray at {address} does not answer")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if stack.get("auth_mode"):
+        # A driver defaults to auth mode "disabled" and would not send the token that the
+        # head we started (token mode, Ray 2.60's default for `ray start`) requires. Ray
+        # reads the mode once, so this must happen before its first import.
+        os.environ.setdefault("RAY_AUTH_MODE", stack["auth_mode"])
+    import ray
+
+    if ray.is_initialized():
+        return
     ray.init(address=address, namespace="autopilot", log_to_driver=False,
              logging_level="ERROR")
 
@@ -301,21 +306,26 @@ def _start_ray_head(state_dir: Path, num_cpus: int, dashboard: bool) -> dict[str
     dash = _free_port(8265)
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    from ray._private.services import get_node_ip_address
+
+    # ray.init() rewrites 127.0.0.1 to the node's IP, so the head must listen there.
+    node_ip = get_node_ip_address()
     cmd = [exe, "start", "--head", "--block", f"--port={gcs}", f"--num-cpus={num_cpus}",
-           "--node-ip-address=127.0.0.1",
+           f"--node-ip-address={node_ip}",
            "--disable-usage-stats", f"--ray-client-server-port={_free_port()}"]
     if dashboard:
         cmd += ["--include-dashboard=true", "--dashboard-host=127.0.0.1",
                 f"--dashboard-port={dash}"]
     else:
         cmd += ["--include-dashboard=false"]
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0"}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_worker_niceness": "0",
+           "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "token")}
     log = (logs / "ray-head.log").open("ab")
     # A new session: the head, gcs_server, raylet and every worker share one process
     # group, so `down` can stop exactly this cluster and nobody else's.
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                             start_new_session=True)
-    address = f"127.0.0.1:{gcs}"
+    address = f"{node_ip}:{gcs}"
     deadline = time.monotonic() + 120
     with Progress("starting Ray", stream=sys.stderr) as bar:
         while not _port_open(address):
@@ -327,8 +337,8 @@ def _start_ray_head(state_dir: Path, num_cpus: int, dashboard: bool) -> dict[str
                 raise ControlError(f"Ray did not start within 120 s; see {logs / 'ray-head.log'}")
             time.sleep(0.5)
         bar.note = address
-        _forget_default_address(address)
-    return {"ray_address": address, "ray_pgid": proc.pid,
+        _forget_default_address(address, wait_s=30.0)
+    return {"ray_address": address, "ray_pgid": proc.pid, "auth_mode": env["RAY_AUTH_MODE"],
             "dashboard_url": f"http://127.0.0.1:{dash}" if dashboard else None}
 
 
@@ -346,15 +356,17 @@ def _forget_default_address(address: str | None, wait_s: float = 5.0) -> None:
     path = Path(get_ray_address_file(None))
     port = address.rsplit(":", 1)[-1]
     deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
+    while True:
         try:
             text = path.read_text().strip()
         except FileNotFoundError:
-            time.sleep(0.2)  # written just after the head comes up
-            continue
+            text = ""
         if text.rsplit(":", 1)[-1] == port:
             path.unlink(missing_ok=True)
-        return
+            return
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.25)  # `ray start` writes it a few seconds after the head is up
 
 
 def _kill_group(pgid: int, grace_s: float = 20.0) -> bool:
@@ -380,7 +392,8 @@ def _kill_group(pgid: int, grace_s: float = 20.0) -> bool:
 @contextmanager
 def _step(bar: Progress, note: str) -> Iterator[None]:
     bar.note = note
-    bar._draw()
+    if bar._tty:
+        bar._draw()
     yield
     bar.advance(note)
 
@@ -417,6 +430,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         if _port_open(old.get("ray_address")):
             raise ControlError(f"a stack is already running for {str(state_dir)!r} "
                                f"(Ray at {old['ray_address']}); run `autopilot down` first")
+    if args.address is None:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")  # before anything imports ray
     stack: dict[str, Any] = {
         "state_dir": str(state_dir), "configs": [str(Path(c).resolve()) for c in args.config],
         "models": names, "started_at": time.time(), "started_ray": args.address is None,
@@ -428,6 +443,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         stack.update({"ray_address": args.address, "dashboard_url": None})
     # Written now, so `down` can clean up even if a later step fails.
     _write_stack(state_dir, stack)
+    _LAST.parent.mkdir(parents=True, exist_ok=True)
+    _LAST.write_text(str(state_dir))
     total = 4 + len(cfgs) * 2 + (1 if args.mlflow_ui else 0)
     with Progress("autopilot up", total=total) as bar:
         with _step(bar, "connecting"):
@@ -470,8 +487,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 stack["apps"].append({"name": app, "route_prefix": prefix})
         stack["serve_url"] = f"http://{cfgs[0].serving.host}:{cfgs[0].serving.http_port}"
         _write_stack(state_dir, stack)
-    _LAST.parent.mkdir(parents=True, exist_ok=True)
-    _LAST.write_text(str(state_dir))
+    _forget_default_address(stack.get("ray_address") if stack["started_ray"] else None,
+                            wait_s=0.0)
     print(f"Autopilot is up: {', '.join(names)}")
     print(f"  endpoint   {stack['serve_url']}  (POST /v1/models/<name>/predict)")
     if stack.get("dashboard_url"):
@@ -581,7 +598,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         print("no decisions journalled yet")
     for e in entries:
         when = datetime.fromtimestamp(e.ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        reasons = "; ".join(e.reasons[:2])
+        reasons = " ".join("; ".join(e.reasons[:2]).split())  # one line per entry
         print(f"{e.id:>5} {when} {e.model:<16} {e.action:<18} {e.outcome[:40]:<40} {reasons}")
     return 0
 
@@ -664,7 +681,12 @@ def cmd_down(args: argparse.Namespace) -> int:
     with Progress("autopilot down", total=3) as bar:
         if _port_open(stack.get("ray_address")):
             with _step(bar, "apps and actors"):
-                _remove_actors_and_apps(stack, state_dir)
+                try:
+                    _remove_actors_and_apps(stack, state_dir)
+                except (ConnectionError, AutopilotError) as exc:
+                    # Still stop the processes we started; say what could not be removed.
+                    print(f"autopilot: could not reach Ray to remove apps/actors: {exc}",
+                          file=sys.stderr)
         else:
             bar.advance("Ray already gone")
         with _step(bar, "mlflow"):

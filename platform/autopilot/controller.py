@@ -295,12 +295,14 @@ class RayJobLauncher:
         if status in (JobStatus.PENDING, JobStatus.RUNNING):
             return LaunchStatus("running")
         if status != JobStatus.SUCCEEDED:
-            logs = ""
+            tail = ""
             try:
-                logs = self._client.get_job_logs(handle)[-500:]
-            except Exception:  # noqa: BLE001
+                lines = [ln.strip() for ln in self._client.get_job_logs(handle).splitlines()
+                         if ln.strip()]
+                tail = " | ".join(lines[-3:])[-400:]
+            except Exception:  # noqa: BLE001 - logs are a courtesy
                 pass
-            return LaunchStatus("failed", error=f"job {handle} {status.value}: {logs}")
+            return LaunchStatus("failed", error=f"job {handle} {status.value}: {tail}")
         registry = self._registry_for(request.model)
         found = [v for v in registry.list_versions(request.model)
                  if v.created_at >= request.launched_at - 1.0
@@ -521,7 +523,7 @@ class ControllerCore:
             outcome = f"failed: {type(exc).__name__}: {exc}"
             log.warning("applying %s for %s failed: %s", decision.action, m.cfg.name, exc)
             new_state = m.state
-        self._record(m, decision, ev, outcome)
+        outcome = self._record(m, decision, ev, outcome)
         m.state = new_state
         self._publish(m, new_state)
         self._save(m)
@@ -677,6 +679,10 @@ class ControllerCore:
         trigger = d.trigger or "manual"
         state_dir = cfg.resolved_state_dir()
         frame = self.monitor.labelled_frame(name, limit=self.retrain_rows)
+        time_col = cfg.data.time_column
+        if time_col and time_col not in frame.columns:
+            # Requests carry features only; the prediction time orders the window instead.
+            frame[time_col] = frame["_ts"]
         n_hold = int(len(frame) * self.gate_holdout)
         train = frame.iloc[: len(frame) - n_hold] if n_hold else frame
         request_dir = state_dir / "retrain"
@@ -716,12 +722,13 @@ class ControllerCore:
 
     # ----------------------------------------------------------------- record
 
-    def _record(self, m: _Managed, d: Decision, ev: Evidence, outcome: str) -> None:
+    def _record(self, m: _Managed, d: Decision, ev: Evidence, outcome: str) -> str:
+        """Journal and notify; returns the outcome as journalled."""
         name = m.cfg.name
         if d.action == "none":
-            return
+            return outcome
         if d.action == "hold" and d.reasons == m.last_hold and not d.alert:
-            return  # an unchanged wait is journalled once, not every tick
+            return outcome  # an unchanged wait is journalled once, not every tick
         m.last_hold = d.reasons if d.action == "hold" else ()
         if m.training is not None and d.action == "retrain":
             outcome = (f"{outcome}: {self.launcher.kind} {m.training.handle}"
@@ -741,6 +748,7 @@ class ControllerCore:
             if d.weights is not None:
                 numbers["weights"] = dict(d.weights)
             self._notifier_for(m).notify(name, d.action, d.reasons, numbers)
+        return outcome
 
     def _notifier_for(self, m: _Managed) -> Notifier:
         if self._notifier is not None:

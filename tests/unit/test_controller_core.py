@@ -372,3 +372,19 @@ def test_table_versions_only_grow_and_build_table() -> None:
     assert shadow.mode == "shadow" and shadow.challengers == ("2",)
     with pytest.raises(ValueError, match="'m'"):
         build_table(ModelState(model="m"), 1)
+
+
+def test_retrain_window_gets_time_column_and_holds_out_gate_rows(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path)
+    cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"time_column": "t"})})
+    rig = _Rig(tmp_path, cfg=cfg)
+    seen: list[pd.DataFrame] = []
+    rig.launcher = LocalLauncher(lambda req: seen.append(pd.read_parquet(req.data_path)) or "1")
+    rig.core = rig.make_core()
+    rig.serve(100)
+    rig.core.command(NAME, "retrain", {})
+    rig.launcher.wait()
+    frame = seen[0]
+    assert list(frame.columns) == ["x1", "x2", "y", "t"]
+    assert len(frame) == 70  # the newest 30 % are kept for the offline gate
+    assert frame["t"].is_monotonic_increasing
