@@ -31,6 +31,9 @@ def ray_session() -> Iterator[None]:
     started = not ray.is_initialized()
     if started:
         ray.init(
+            # "local": always a fresh cluster, never one that another `ray start` left running
+            # on this box (ray.init() alone attaches to it and then rejects num_cpus).
+            address="local",
             num_cpus=2,
             include_dashboard=False,
             log_to_driver=False,
