@@ -148,6 +148,7 @@ class Progress:
         self._t0 = time.monotonic()
         self._stop = threading.Event()
         self._spin: threading.Thread | None = None
+        self._last: tuple[int, str] | None = None
 
     def __enter__(self) -> Progress:
         if self.total is None and self._tty:
@@ -180,8 +181,9 @@ class Progress:
         line = self._line(frame)
         if self._tty:
             self.stream.write("\r\x1b[2K" + line + ("\n" if final else ""))
-        elif final or self.total:
-            self.stream.write(line + "\n")
+        elif (final or self.total) and (self.done, self.note) != self._last:
+            self.stream.write(line + "\n")  # a log file gets one line per step
+            self._last = (self.done, self.note)
         self.stream.flush()
 
     def _spinner(self) -> None:
@@ -568,7 +570,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             d = last["decision"]
             print(f"  last     {d['action']}: {'; '.join(d['reasons'][:2])} -> "
                   f"{last.get('outcome')}")
-        print(f"  journal  {st['journal_entries']} entries")
+        mon = st.get("monitor") or {}
+        for v, info in (mon.get("versions") or {}).items():
+            perf = info.get("performance") or {}
+            metrics = ", ".join(f"{k} {val:.3f}" for k, val in perf.items()
+                                if k != "n_labels" and val is not None)
+            fired = ", ".join(info.get("detectors_fired") or []) or "-"
+            print(f"  v{v:<7} {int(perf.get('n_labels', 0))} labelled  {metrics or '-'}  "
+                  f"detectors fired: {fired}")
+        print(f"  journal  {st['journal_entries']} entries; {mon.get('stored', '?')} records")
     return 0
 
 

@@ -513,6 +513,10 @@ class ControllerCore:
 
     def _tick_one(self, m: _Managed) -> Decision:
         now = float(self.clock())
+        records = m.cfg.resolved_state_dir() / "records"
+        if records.is_dir():
+            # What the endpoint spooled to disk while the monitor was away counts too.
+            self.monitor.replay(str(records))
         ev = self.gather(m, now)
         decision = decide(m.state, ev, m.cfg.policy)
         new_state = next_state(m.state, decision, ev)
@@ -829,8 +833,26 @@ class ControllerCore:
                     "launcher": self.launcher.kind},
                 "last": m.last,
                 "journal_entries": self.journal.count(name),
+                "monitor": self._monitor_summary(m),
             }
         return out
+
+    def _monitor_summary(self, m: _Managed) -> dict[str, Any]:
+        """What the monitor sees for the live versions (for people; the policy gets Evidence)."""
+        name = m.cfg.name
+        versions: dict[str, Any] = {}
+        for v in (m.state.champion, m.state.challenger):
+            if v is None:
+                continue
+            det = self.monitor.detectors(name, v)
+            versions[v] = {
+                "performance": self.monitor.performance(name, v),
+                "estimated": self.monitor.estimated_accuracy(name, v),
+                "detectors_fired": list(det.fired),
+                "anomalies": self.monitor.anomalies(name, v),
+            }
+        return {"stored": self.monitor.count(name), "traffic": self.monitor.traffic(name),
+                "versions": versions}
 
     def history(self, model: str | None = None, *, action: str | None = None,
                 since: float | None = None, limit: int | None = 50) -> list[dict[str, Any]]:

@@ -102,6 +102,10 @@ CREATE TABLE IF NOT EXISTS refs (
     profile TEXT NOT NULL,
     PRIMARY KEY (model, version)
 );
+CREATE TABLE IF NOT EXISTS replayed (
+    path TEXT PRIMARY KEY,
+    offset INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS models (
     model TEXT PRIMARY KEY,
     task TEXT,
@@ -809,21 +813,53 @@ class MonitorStore:
         frame["_request_id"] = [r[0] for r in rows]
         return frame
 
-    def snapshot(self, model: str, versions: Sequence[str], *,
-                 since: float | None = None, min_drift_rows: int = 1) -> dict[str, Any]:
-        """Everything a controller tick needs for ``versions``, in one actor round trip."""
-        out: dict[str, Any] = {"model": model, "versions": {}}
-        for v in versions:
-            v = str(v)
-            out["versions"][v] = {
-                "performance": self.performance(model, v),
-                "estimated": self.estimated_accuracy(model, v),
-                "arm": self.arm_stats(model, v, since),
-                "detectors": self.detectors(model, v),
-                "drift": self.drift_report(model, v, min_rows=min_drift_rows),
-                "window_rows": len(self._windows.get((model, v), ())),
-            }
-        out["traffic"] = self.traffic(model)
+    def replay(self, folder: str | Path) -> dict[str, int]:
+        """Ingest the JSON-lines files the endpoint wrote while the monitor was away.
+
+        The endpoint's fallback sink appends ``*-predictions-*.jsonl`` and
+        ``*-labels-*.jsonl`` under ``<state_dir>/records``. Each file's read
+        offset is kept in SQLite, so only complete new lines are read, and
+        ingest is idempotent, so a line read twice is stored once.
+
+        Returns
+        -------
+        dict
+            Records and labels acknowledged by this call, and lines that were
+            not valid JSON.
+        """
+        out = {"records": 0, "labels": 0, "bad_lines": 0}
+        root = Path(folder)
+        if not root.is_dir():
+            return out
+        for path in sorted(root.glob("*.jsonl")):
+            key = str(path.resolve())
+            with self._lock:
+                row = self._conn.execute(
+                    "SELECT offset FROM replayed WHERE path = ?", (key,)).fetchone()
+            offset = 0 if row is None else int(row[0])
+            with path.open("rb") as fh:
+                fh.seek(offset)
+                data = fh.read()
+            end = data.rfind(b"\n") + 1  # a line still being written waits for next time
+            if end == 0:
+                continue
+            items = []
+            for line in data[:end].splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    items.append(json.loads(line))
+                except json.JSONDecodeError:
+                    out["bad_lines"] += 1
+            if "-labels-" in path.name:
+                out["labels"] += self.ingest_labels(items)
+            else:
+                out["records"] += self.ingest(items)
+            with self._lock:
+                self._conn.execute(
+                    "INSERT INTO replayed (path, offset) VALUES (?, ?) ON CONFLICT (path)"
+                    " DO UPDATE SET offset = excluded.offset", (key, offset + end))
+                self._conn.commit()
         return out
 
     def close(self) -> None:

@@ -388,3 +388,13 @@ def test_retrain_window_gets_time_column_and_holds_out_gate_rows(tmp_path: Path)
     assert list(frame.columns) == ["x1", "x2", "y", "t"]
     assert len(frame) == 70  # the newest 30 % are kept for the offline gate
     assert frame["t"].is_monotonic_increasing
+
+
+def test_status_shows_what_the_monitor_sees(tmp_path: Path) -> None:
+    rig = _Rig(tmp_path)
+    rig.serve(120)
+    mon = rig.core.status(NAME)[NAME]["monitor"]
+    assert mon["stored"] == 120 and mon["traffic"]["1"]["served"] == 120
+    perf = mon["versions"]["1"]["performance"]
+    assert perf["n_labels"] == 120 and perf["accuracy"] > 0.9
+    assert mon["versions"]["1"]["detectors_fired"] == []

@@ -242,3 +242,24 @@ def test_answer_after_failures_is_split_per_version(store: MonitorStore) -> None
     odd = _rec(2, "1", pred=1, error="something odd")
     store.ingest([odd])
     assert store.traffic("m")["1"]["errors"] == 1
+
+
+def test_replay_spooled_jsonl_once(store: MonitorStore, tmp_path: Path) -> None:
+    import json
+
+    folder = tmp_path / "records"
+    folder.mkdir()
+    preds = folder / "m-predictions-123.jsonl"
+    labs = folder / "m-labels-123.jsonl"
+    preds.write_text("".join(json.dumps(_rec(i)) + "\n" for i in range(5)) + '{"half": ')
+    labs.write_text(json.dumps(_lab(0, 1)) + "\nnot json\n")
+    out = store.replay(folder)
+    assert out == {"records": 5, "labels": 1, "bad_lines": 1}
+    assert store.count("m") == 5 and store.arm_stats("m", "1")["labelled"] == 1
+    assert store.replay(folder) == {"records": 0, "labels": 0, "bad_lines": 0}
+    with preds.open("a") as fh:  # the half-written line is finished, one more follows
+        fh.write('"x"}\n' + json.dumps(_rec(9)) + "\n")
+    assert store.replay(folder)["records"] == 1
+    assert store.count("m") == 6
+    assert store.rejected == 1  # the finished-but-malformed line
+    assert store.replay(tmp_path / "absent") == {"records": 0, "labels": 0, "bad_lines": 0}
