@@ -467,7 +467,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         with _step(bar, "controller"):
             from autopilot.controller import start_controller
 
-            start_controller(cfgs, journal_path=state_dir / "journal.db")
+            base = {c.name: f"http://{c.serving.host}:{c.serving.http_port}" for c in cfgs}
+            urls = base if len(cfgs) == 1 else {n: f"{u}/{n}" for n, u in base.items()}
+            start_controller(cfgs, journal_path=state_dir / "journal.db", endpoints=urls)
         with _step(bar, "serve"):
             from ray import serve
             from ray.serve.config import HTTPOptions

@@ -78,6 +78,8 @@ __all__ = [
     "RayJobLauncher",
     "RayTaskLauncher",
     "RetrainRequest",
+    "build_table",
+    "endpoint_breakers",
     "get_controller",
     "start_controller",
 ]
@@ -313,6 +315,19 @@ class RayJobLauncher:
         return LaunchStatus("succeeded", version=found[-1].version)
 
 
+def endpoint_breakers(url: str, model: str, timeout_s: float = 2.0) -> dict[str, str]:
+    """Breaker state per version from the endpoint's ``GET /v1/models/{model}``; {} if away."""
+    import httpx
+
+    try:
+        resp = httpx.get(f"{url.rstrip('/')}/v1/models/{model}", timeout=timeout_s)
+        versions = resp.json().get("versions", {}) if resp.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError):
+        return {}
+    return {str(v): str(info.get("breaker")) for v, info in versions.items()
+            if isinstance(info, Mapping) and info.get("breaker")}
+
+
 def _quote(arg: str) -> str:
     import shlex
 
@@ -380,6 +395,9 @@ class ControllerCore:
         The retrain window is the newest ``retrain_rows`` labelled rows; the
         newest ``gate_holdout`` share of them is held out of training so the
         offline gate compares champion and candidate on rows neither saw.
+    breakers
+        Circuit-breaker state per version as the endpoint sees it
+        (:func:`endpoint_breakers` over HTTP in the actor); None: unknown.
     """
 
     def __init__(
@@ -394,6 +412,7 @@ class ControllerCore:
         retrain_rows: int = 20_000,
         gate_holdout: float = 0.3,
         min_retrain_rows: int = 50,
+        breakers: Callable[[AutopilotConfig], Mapping[str, str]] | None = None,
     ) -> None:
         if not 0.0 < gate_holdout < 1.0:
             raise ValueError(f"gate_holdout must be in (0, 1), got {gate_holdout}")
@@ -407,6 +426,7 @@ class ControllerCore:
         self.retrain_rows = int(retrain_rows)
         self.gate_holdout = float(gate_holdout)
         self.min_retrain_rows = int(min_retrain_rows)
+        self._breakers = breakers
         self._models: dict[str, _Managed] = {}
         self._loaded: dict[tuple[str, str], Any] = {}
         self._lock = threading.RLock()
@@ -507,8 +527,12 @@ class ControllerCore:
                     raise
                 except Exception as exc:  # noqa: BLE001 - one model must not stop the others
                     log.exception("tick failed for model %s", name)
-                    self.journal.record(name, "error", reasons=[f"tick failed: {exc}"],
-                                        outcome=f"failed: {type(exc).__name__}")
+                    m = self._models[name]
+                    why = f"tick failed: {type(exc).__name__}: {exc}"
+                    if m.last.get("error") != why:  # journal a persisting failure once
+                        self.journal.record(name, "error", reasons=[why],
+                                            outcome=f"failed: {type(exc).__name__}")
+                    m.last = {**m.last, "error": why}
         return out
 
     def _tick_one(self, m: _Managed) -> Decision:
@@ -566,6 +590,8 @@ class ControllerCore:
             kw["new_labels"] = int(self.monitor.label_count(name, since=float(mv.created_at)))
             kw["labels_per_day"] = float(self.monitor.label_count(name, since=now - 86400.0))
         kw["arms"] = self._arms(m, now)
+        if self._breakers is not None:
+            kw["breakers"] = dict(self._breakers(cfg))
         if m.commands:
             kw["command"] = m.commands.popleft()
         kw["running_trainings"] = sum(1 for x in self._models.values() if x.training is not None)
@@ -912,7 +938,8 @@ class _ControllerActorImpl:
 
     def __init__(self, configs: list[dict[str, Any]], journal_path: str,
                  auto_tick: bool = True, launcher: str = "auto",
-                 train_fn: Callable[[RetrainRequest], str] | None = None) -> None:
+                 train_fn: Callable[[RetrainRequest], str] | None = None,
+                 endpoints: dict[str, str] | None = None) -> None:
         from autopilot.config import parse_config
         from autopilot.monitor import MonitorProxy, get_monitor
         from autopilot.registry import open_registry
@@ -937,9 +964,16 @@ class _ControllerActorImpl:
         else:
             cpus = cfgs[0].training.cpus_per_trial if cfgs else 0.5
             chosen = RayTaskLauncher(num_cpus=cpus, train=train_fn)
+        self._endpoints = dict(endpoints or {})
+
+        def breakers(cfg: AutopilotConfig) -> dict[str, str]:
+            url = self._endpoints.get(cfg.name) or \
+                f"http://{cfg.serving.host}:{cfg.serving.http_port}"
+            return endpoint_breakers(url, cfg.name)
+
         self.core = ControllerCore(
             registry=registry_for, monitor=MonitorProxy(get_monitor()),
-            journal=Journal(journal_path), launcher=chosen,
+            journal=Journal(journal_path), launcher=chosen, breakers=breakers,
         )
         for cfg in cfgs:
             self.core.add_model(cfg)
@@ -999,6 +1033,7 @@ def start_controller(
     auto_tick: bool = True,
     launcher: str = "auto",
     train_fn: Callable[[RetrainRequest], str] | None = None,
+    endpoints: Mapping[str, str] | None = None,
     detached: bool = True,
     num_cpus: float = 0.1,
 ) -> Any:
@@ -1011,6 +1046,8 @@ def start_controller(
     ``launcher``: ``"job"`` (Ray job, needs the dashboard), ``"task"`` (Ray
     task) or ``"auto"`` (job when the dashboard answers). ``train_fn``
     replaces :func:`train_from_request` in the task (a custom trainer).
+    ``endpoints`` maps a model to its endpoint's base URL (default
+    ``http://<serving.host>:<serving.http_port>``), read for breaker states.
     """
     import ray
 
@@ -1027,7 +1064,8 @@ def start_controller(
     if detached:
         opts["lifetime"] = "detached"
     handle = cls.options(**opts).remote([c.model_dump(mode="json") for c in configs],
-                                        str(path), auto_tick, launcher, train_fn)
+                                        str(path), auto_tick, launcher, train_fn,
+                                        dict(endpoints or {}))
     ray.get(handle.ready.remote())
     return handle
 

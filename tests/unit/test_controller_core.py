@@ -79,6 +79,10 @@ def _cfg(tmp_path: Path, **policy: Any) -> AutopilotConfig:
     })
 
 
+def _tiny_model() -> LogisticRegression:
+    return LogisticRegression().fit(pd.DataFrame({"x1": [0.0, 1.0], "x2": [0.0, 1.0]}), [0, 1])
+
+
 def _register(reg: InMemoryRegistry, model: Any, ref: pd.DataFrame, *, trigger: str = "initial",
               parent: str | None = None, acc: float = 0.9) -> str:
     lineage = Lineage(trigger=trigger, parent_version=parent, data_fingerprint="f",
@@ -262,7 +266,7 @@ def _canary_rig(tmp_path: Path, challenger_model: Any, **kw: Any) -> _Rig:
 
 
 def test_erroring_challenger_rolled_back_within_one_tick(tmp_path: Path) -> None:
-    rig = _canary_rig(tmp_path, LogisticRegression().fit([[0, 0], [1, 1]], [0, 1]))
+    rig = _canary_rig(tmp_path, _tiny_model())
     assert rig.state().phase == "canary"
     rig.serve(200, erroring="2")
     assert rig.served.get("2", 0) == 0  # users got the champion's (fallback) answers
@@ -305,7 +309,7 @@ def test_restart_mid_canary_resumes_with_same_state(tmp_path: Path) -> None:
 
 
 def test_restart_after_promotion_reconciles_with_registry(tmp_path: Path) -> None:
-    rig = _canary_rig(tmp_path, LogisticRegression().fit([[0, 0], [1, 1]], [0, 1]))
+    rig = _canary_rig(tmp_path, _tiny_model())
     rig.registry.promote(NAME, "2")  # crashed after the registry move, before saving state
     again = rig.make_core()
     st = ModelState.from_dict(again.status(NAME)[NAME]["state"])
@@ -353,7 +357,7 @@ def test_manual_commands(tmp_path: Path) -> None:
 
 
 def test_manual_promote_and_rollback_move_registry(tmp_path: Path) -> None:
-    rig = _canary_rig(tmp_path, LogisticRegression().fit([[0, 0], [1, 1]], [0, 1]))
+    rig = _canary_rig(tmp_path, _tiny_model())
     rig.core.command(NAME, "promote", {"version": "2"})
     assert rig.registry.alias(NAME, "champion").version == "2"
     rig.core.command(NAME, "rollback", {})
@@ -398,3 +402,61 @@ def test_status_shows_what_the_monitor_sees(tmp_path: Path) -> None:
     perf = mon["versions"]["1"]["performance"]
     assert perf["n_labels"] == 120 and perf["accuracy"] > 0.9
     assert mon["versions"]["1"]["detectors_fired"] == []
+
+
+def test_open_breaker_isolates_the_challenger(tmp_path: Path) -> None:
+    rig = _canary_rig(tmp_path, _tiny_model())
+    states = {"1": "closed", "2": "open"}
+    rig.core = ControllerCore(registry=rig.registry, monitor=rig.monitor, journal=rig.journal,
+                              launcher=rig.launcher, notifier=rig.notes, clock=rig.clock,
+                              breakers=lambda cfg: states)
+    rig.core.add_model(rig.cfg)
+    rig.serve(40)
+    assert rig.tick() == "rollback"
+    assert rig.journal.last(NAME, "rollback").numbers["strategy"] == "isolate"
+    assert rig.journal.last(NAME, "rollback").evidence["breakers"] == states
+    assert [a["version"] for a in rig.core.routing_table(NAME)["arms"]] == ["1"]
+    assert rig.registry.get(NAME, "2").status == "archived"
+
+
+def test_a_failing_tick_is_journalled_once(tmp_path: Path) -> None:
+    rig = _Rig(tmp_path)
+
+    def broken(*a: Any, **k: Any) -> Any:
+        raise OSError("disk gone")
+
+    rig.monitor.performance = broken  # type: ignore[method-assign]
+    for _ in range(3):
+        assert rig.core.tick(NAME) == {}
+    errors = rig.journal.query(model=NAME, action="error")
+    assert len(errors) == 1 and "disk gone" in errors[0].reasons[0]
+
+
+def test_endpoint_breakers_reads_a_real_http_answer() -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from autopilot.controller import endpoint_breakers
+
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server API
+            body = json.dumps({"versions": {"1": {"breaker": "closed"},
+                                            "2": {"breaker": "open"}}}).encode()
+            self.send_response(200 if self.path == "/v1/models/churn" else 404)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = HTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}"
+        assert endpoint_breakers(url, "churn") == {"1": "closed", "2": "open"}
+        assert endpoint_breakers(url, "other") == {}
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert endpoint_breakers("http://127.0.0.1:9", "churn", timeout_s=0.5) == {}
