@@ -592,8 +592,6 @@ class ControllerCore:
         kw["arms"] = self._arms(m, now)
         if self._breakers is not None:
             kw["breakers"] = dict(self._breakers(cfg))
-        if m.commands:
-            kw["command"] = m.commands.popleft()
         kw["running_trainings"] = sum(1 for x in self._models.values() if x.training is not None)
         if m.training is not None:
             status = m.training.status or self.launcher.poll(m.training.handle,
@@ -605,6 +603,8 @@ class ControllerCore:
                 kw["training_error"] = status.error
         if st.phase == "validating" and st.challenger is not None and champ is not None:
             kw["gate"] = self._gate_evidence(m, champ, st.challenger)
+        if m.commands:  # taken last, so a failure above does not lose the command
+            kw["command"] = m.commands.popleft()
         return Evidence(model=name, now=now, **kw)
 
     def _arms(self, m: _Managed, now: float) -> dict[str, ArmStats]:
@@ -629,7 +629,10 @@ class ControllerCore:
             return None
         champion, candidate = self._load(name, champ), self._load(name, cand)
         schema = champion.schema
-        X = frame[list(schema.names)]
+        from autopilot.training.data import coerce_features
+
+        # The same coercion the endpoint applies to requests before predicting.
+        X = coerce_features(frame[list(schema.names)], schema)
         y = frame[schema.target].to_numpy()
         a = np.asarray(champion.model.predict(X))
         b = np.asarray(candidate.model.predict(X))
@@ -681,6 +684,9 @@ class ControllerCore:
             self._transition(reg, name, new.challenger, "staging")
         if new.champion is not None and new.champion != old.champion:
             self._configure_monitor(name)
+        live = {new.champion, new.challenger, new.fallback}
+        for key in [k for k in self._loaded if k[0] == name and k[1] not in live]:
+            del self._loaded[key]  # keep loaded only the versions the model may still use
         return new
 
     @staticmethod
