@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
@@ -84,9 +85,10 @@ def hash_token(token: str) -> str:
 
 
 def _json(payload: Any, status: int = 200) -> Response:
-    # allow_nan=False: outputs are sanitised below, and strict JSON never breaks a client.
+    # orjson: several times faster than json on the hot path, and strict JSON (NaN -> null).
     return Response(
-        json.dumps(payload, allow_nan=False, separators=(",", ":")),
+        orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
+                     default=str),
         status_code=status,
         media_type="application/json",
     )
@@ -752,6 +754,12 @@ class AutopilotEndpoint:
     async def _body(self, request: Request) -> Any:
         raw = await request.body()
         try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+        try:
+            # Lenient second try: Python's parser reads NaN/Infinity, so the caller learns
+            # which field held one (a 422 naming it) instead of a bare "not JSON".
             return json.loads(raw)
         except ValueError:
             raise RequestError(400, "body: not valid JSON") from None

@@ -15,12 +15,13 @@ files, and only what neither the actor nor the disk took is counted as dropped
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from autopilot.errors import ControlError
 from autopilot.records import MONITOR_ACTOR, NAMESPACE
@@ -99,8 +100,10 @@ class JsonlSink:
         self._lock = threading.Lock()
 
     def __call__(self, batch: list[dict[str, Any]]) -> None:
-        text = "".join(json.dumps(item, default=str) + "\n" for item in batch)
+        # orjson: about ten times faster than json here, and this runs for every record
+        # whenever no monitor is up (it still competes for the replica's GIL).
+        data = b"".join(orjson.dumps(item, default=str) + b"\n" for item in batch)
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(text)
+            with self.path.open("ab") as fh:
+                fh.write(data)
