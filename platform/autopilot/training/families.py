@@ -174,7 +174,7 @@ _HGB_SPACE: dict[str, Param] = {
 }
 _HGB_DEFAULTS: dict[str, Scalar] = {
     "learning_rate": 0.1,
-    "max_iter": 200,
+    "max_iter": 100,
     "max_leaf_nodes": 31,
     "min_samples_leaf": 20,
     "l2_regularization": 1e-6,
