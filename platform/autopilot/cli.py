@@ -371,7 +371,7 @@ def _forget_default_address(address: str | None, wait_s: float = 5.0) -> None:
         time.sleep(0.25)  # `ray start` writes it a few seconds after the head is up
 
 
-def _kill_group(pgid: int, grace_s: float = 20.0) -> bool:
+def _kill_group(pgid: int, grace_s: float = 10.0) -> bool:
     """SIGTERM a process group, SIGKILL what is left after ``grace_s``; True if it is gone."""
     try:
         os.killpg(pgid, signal.SIGTERM)
@@ -718,9 +718,9 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def _remove_actors_and_apps(stack: dict[str, Any], state_dir: Path) -> None:
+    _connect(stack, state_dir)  # first: it sets Ray's auth mode before Ray is imported
     import ray
 
-    _connect(stack, state_dir)
     try:
         from ray import serve
 
@@ -739,6 +739,46 @@ def _remove_actors_and_apps(stack: dict[str, Any], state_dir: Path) -> None:
             ray.kill(getter(), no_restart=True)
         except ControlError:
             pass
+
+
+# --------------------------------------------------------- simulate and report (issue 6)
+
+
+def _args_simulate(p: argparse.ArgumentParser) -> None:
+    from autopilot.simulate import add_arguments
+
+    add_arguments(p)
+
+
+@subcommand("simulate", "replay a labelled history: never vs periodic vs Autopilot's policy",
+            _args_simulate)
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from autopilot.simulate import run_cli
+
+    return run_cli(args)
+
+
+def _args_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", nargs="?", help="the model (default: the only one)")
+    p.add_argument("--out", default=None,
+                   help="HTML file to write (default <state dir>/report.html; PNG beside it)")
+    p.add_argument("--window-rows", type=int, default=300,
+                   help="predictions per point of the metric and drift series")
+
+
+@subcommand("report", "write the HTML report (and timeline PNG) from the journal and monitor",
+            _args_report)
+def cmd_report(args: argparse.Namespace) -> int:
+    from autopilot.report import report_data_from_state, write_report
+
+    state_dir = _state_dir(args)
+    try:
+        data = report_data_from_state(state_dir, args.model, window_rows=args.window_rows)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ControlError(str(exc)) from exc
+    files = write_report(data, args.out or state_dir / "report.html")
+    print(f"wrote {files.html} and {files.png}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

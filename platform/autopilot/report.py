@@ -53,6 +53,7 @@ __all__ = [
     "decisions_from_journal",
     "render_html",
     "render_timeline_png",
+    "report_data_from_state",
     "write_report",
 ]
 
@@ -535,3 +536,159 @@ def write_report(data: ReportData, html_path: str | Path) -> ReportFiles:
     png_file.write_bytes(render_timeline_png(data))
     html_file.write_text(render_html(data), encoding="utf-8")
     return ReportFiles(html=html_file, png=png_file)
+
+
+# ------------------------------------------------------------------ from a state folder
+
+#: Effect size at which the drift report grades a feature "high": the default effect
+#: threshold (0.1, normalised Wasserstein or Jensen-Shannon) times the "high" multiple 2.5.
+HIGH_EFFECT = 0.25
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def report_data_from_state(
+    state_dir: str | Path, model: str | None = None, *, window_rows: int = 300
+) -> ReportData:
+    """Read a stack's journal and monitor stores (``journal.db``, ``monitor.db``).
+
+    Parameters
+    ----------
+    state_dir : path
+        The state folder of ``autopilot up`` or the demo.
+    model : str, optional
+        Which model; required when the journal holds several.
+    window_rows : int
+        Predictions per point of the metric and drift series.
+
+    Raises
+    ------
+    FileNotFoundError
+        No journal in ``state_dir``.
+    ValueError
+        Several models and none named, or the named one is unknown.
+    """
+    import sqlite3
+
+    from autopilot.journal import Journal
+
+    state = Path(state_dir)
+    jpath = state / "journal.db"
+    if not jpath.is_file():
+        raise FileNotFoundError(f"no journal at {str(jpath)!r}: is {str(state)!r} a state folder?")
+    journal = Journal(jpath)
+    try:
+        models = journal.models()
+        if model is None:
+            if len(models) != 1:
+                raise ValueError(f"the journal holds models {models}; name one")
+            model = models[0]
+        elif model not in models:
+            raise ValueError(f"model {model!r} is not in the journal; it holds {models}")
+        entries = [e.to_dict() for e in journal.query(model=model)]
+    finally:
+        journal.close()
+
+    weights: list[dict[str, Any]] = []
+    routed: set[str] = set()
+    for e in entries:
+        w = (e.get("numbers") or {}).get("weights")
+        if not w:
+            continue
+        for v, share in w.items():
+            weights.append({"t": e["ts"], "version": str(v), "weight": float(share)})
+        for v in routed - set(w):
+            weights.append({"t": e["ts"], "version": v, "weight": 0.0})
+        routed = set(w)
+
+    metric: list[dict[str, Any]] = []
+    drift: list[dict[str, Any]] = []
+    table = None
+    metric_name = "accuracy"
+    mpath = state / "monitor.db"
+    if mpath.is_file():
+        conn = sqlite3.connect(f"file:{mpath}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT task FROM models WHERE model = ?", (model,)).fetchone()
+            task = row[0] if row else "classification"
+            rows = conn.execute(
+                "SELECT p.ts, p.version, p.features, p.prediction, l.label FROM predictions p"
+                " LEFT JOIN labels l ON l.model = p.model AND l.request_id = p.request_id"
+                " WHERE p.model = ? AND p.shadow = 0 AND p.error IS NULL ORDER BY p.ts",
+                (model,),
+            ).fetchall()
+            refs = {v: json.loads(p) for v, p in conn.execute(
+                "SELECT version, profile FROM refs WHERE model = ?", (model,))}
+        finally:
+            conn.close()
+        metric_name = "accuracy" if task != "regression" else "mean absolute error"
+        metric = _metric_points(rows, window_rows, task)
+        drift, table = _drift_points(rows, refs, window_rows)
+    return ReportData.from_records(
+        model, metric=metric, drift=drift, weights=weights, decisions=entries,
+        drift_table=table, metric_name=metric_name,
+        summary={"decisions": sum(e["action"] not in QUIET_ACTIONS for e in entries),
+                 "retrains": sum(e["action"] == "retrain" for e in entries),
+                 "promotions": sum(e["action"] == "promote" for e in entries),
+                 "rollbacks": sum(e["action"] == "rollback" for e in entries)},
+    )
+
+
+def _metric_points(rows: list[tuple[Any, ...]], window: int, task: str) -> list[dict[str, Any]]:
+    frame = pd.DataFrame(rows, columns=["ts", "version", "features", "prediction", "label"])
+    frame = frame[frame["label"].notna() & frame["prediction"].notna()]
+    out: list[dict[str, Any]] = []
+    for version, grp in frame.groupby("version", sort=False):
+        for start in range(0, len(grp), window):
+            chunk = grp.iloc[start:start + window]
+            if len(chunk) < max(5, window // 5):
+                continue
+            pred = [json.loads(p) for p in chunk["prediction"]]
+            lab = [json.loads(v) for v in chunk["label"]]
+            if task == "regression":
+                value = float(sum(abs(float(a) - float(b)) for a, b in zip(pred, lab,
+                                                                           strict=True))
+                              / len(lab))
+            else:
+                value = sum(_plain(a) == _plain(b) for a, b in zip(pred, lab, strict=True)) \
+                    / len(lab)
+            out.append({"t": float(chunk["ts"].iloc[-1]), "version": str(version),
+                        "value": float(value)})
+    return out
+
+
+def _drift_points(
+    rows: list[tuple[Any, ...]], refs: Mapping[str, Any], window: int
+) -> tuple[list[dict[str, Any]], pd.DataFrame | None]:
+    from autopilot.stats import ReferenceProfile
+
+    if not rows or not refs:
+        return [], None
+    profiles = {v: ReferenceProfile.from_dict(p) for v, p in refs.items()}
+    out: list[dict[str, Any]] = []
+    table = None
+    for start in range(0, len(rows), window):
+        chunk = rows[start:start + window]
+        if len(chunk) < window // 2:
+            break
+        versions = pd.Series([r[1] for r in chunk])
+        version = str(versions.mode().iloc[0])  # the version that served most of the window
+        profile = profiles.get(version)
+        if profile is None:
+            continue
+        feats = pd.DataFrame([json.loads(r[2]) for r in chunk])
+        missing = [c for c in profile.columns if c not in feats.columns]
+        if missing:
+            continue
+        report = profile.compare(feats[list(profile.columns)])
+        t = float(chunk[-1][0])
+        for f in report.features:
+            out.append({"t": t, "feature": f.feature, "score": float(f.effect_size),
+                        "threshold": HIGH_EFFECT})
+        table = report.to_frame()[["feature", "kind", "method", "statistic", "p_value_adjusted",
+                                   "effect_size", "severity", "recommendation"]]
+    return out, table

@@ -109,3 +109,51 @@ def test_bad_input_names_the_problem() -> None:
         decisions_from_journal([{"reasons": []}])
     with pytest.raises(ValueError, match=r"metric series lacks column\(s\) \['version'\]"):
         ReportData.from_records("m", metric=[{"t": 0, "value": 1.0}])
+
+
+def test_report_from_a_state_folder(tmp_path) -> None:
+    """`autopilot report`: journal decisions, monitor metric per version, drift, weights."""
+    from autopilot.journal import Journal
+    from autopilot.monitor import MonitorStore
+    from autopilot.report import report_data_from_state
+    from autopilot.stats import ReferenceProfile
+
+    rng = np.random.default_rng(3)
+    journal = Journal(tmp_path / "journal.db")
+    journal.record("m", "retrain", reasons=["drift severity 'high'"], ts=1_700_000_050.0,
+                   numbers={"trigger": "drift"})
+    journal.record("m", "start_canary", reasons=["gate passed"], ts=1_700_000_080.0,
+                   numbers={"version": "2", "weights": {"1": 0.9, "2": 0.1}})
+    journal.record("m", "promote", reasons=["significantly better"], ts=1_700_000_120.0,
+                   numbers={"version": "2", "weights": {"2": 1.0}})
+    journal.close()
+    store = MonitorStore(tmp_path / "monitor.db")
+    store.configure("m", task="classification", classes=(0, 1), target="y")
+    ref = pd.DataFrame({"x": rng.normal(size=500)})
+    store.set_reference("m", "1", ReferenceProfile.fit(ref).to_dict())
+    recs, labels = [], []
+    for i in range(600):
+        shifted = i >= 300
+        x = float(rng.normal(2.0 if shifted else 0.0))
+        recs.append({"request_id": f"r{i}", "model": "m", "version": "1",
+                     "features": {"x": x}, "prediction": 1, "latency_ms": 1.0,
+                     "ts": 1_700_000_000.0 + i * 0.2})
+        labels.append({"request_id": f"r{i}", "model": "m", "label": int(i % 4 != 0 or shifted),
+                       "ts": 1_700_000_000.0 + i * 0.2 + 1})
+    store.ingest(recs)
+    store.ingest_labels(labels)
+    store.close()
+
+    data = report_data_from_state(tmp_path, window_rows=150)
+    assert [m.action for m in data.decisions] == ["retrain", "start_canary", "promote"]
+    assert sorted(data.metric["value"].round(2)) == [0.75, 0.75, 1.0, 1.0]
+    x = data.drift[data.drift["feature"] == "x"]["score"].to_numpy()
+    assert x[0] < 0.25 < x[-1]  # the shift shows up against the "high" line
+    assert data.drift_table is not None and data.drift_table.loc[0, "severity"] == "critical"
+    w = data.weights
+    assert set(w[w["t"] == 1_700_000_120.0]["version"]) == {"1", "2"}  # v1 dropped to 0
+    assert data.summary["promotions"] == 1
+    with pytest.raises(ValueError, match="not in the journal"):
+        report_data_from_state(tmp_path, "other")
+    with pytest.raises(FileNotFoundError, match="no journal"):
+        report_data_from_state(tmp_path / "nowhere")
