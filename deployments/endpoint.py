@@ -155,10 +155,8 @@ def _frame(rows: list[dict[str, Any]], schema: Any) -> pd.DataFrame:
     raw = pd.DataFrame({c.name: [r.get(c.name) for r in rows] for c in labels})
     # Levels go through the training code itself, so "1", 1 and 1.0 mean one level.
     sub = FeatureSchema(labels, schema.target, schema.task, schema.classes)
-    coerced = coerce_features(raw, sub)
-    for c in labels:
-        frame[c.name] = coerced[c.name].to_numpy()
-    return frame[names]
+    # concat keeps the labels' object dtype (assignment would infer pandas' string dtype).
+    return pd.concat([frame, coerce_features(raw, sub)], axis=1)[names]
 
 
 def _predict_rows(model: Any, schema: Any, classes: list[Any] | None,

@@ -250,3 +250,19 @@ def test_serve_config_file_is_valid_and_matches_builder() -> None:
 
     cfg = load_config(root / app_cfg.args["config_path"])
     assert app_cfg.deployments[0].name == deployment_options(cfg)["name"]
+
+
+def test_fast_frame_matches_training_representation() -> None:
+    from autopilot.training.data import coerce_features
+    from deployments.endpoint import _frame
+
+    schema = FeatureSchema(
+        (Column("x", "numeric"), Column("seg", "categorical"), Column("p", "binary"),
+         Column("z", "numeric")), "y", "classification", ("0", "1"),
+    )
+    rows = [{"x": 1.5, "seg": "a", "p": 1, "z": None},
+            {"x": None, "seg": 2.0, "p": True, "z": -3.0},
+            {"x": 0.0, "seg": None, "p": 0.0, "z": 4.0}]
+    fast = _frame(rows, schema)
+    slow = coerce_features(pd.DataFrame(rows), schema)
+    pd.testing.assert_frame_equal(fast, slow)
