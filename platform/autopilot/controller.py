@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import sys
 import threading
 import time
@@ -763,9 +764,11 @@ class ControllerCore:
         name = m.cfg.name
         if d.action == "none":
             return outcome
-        if d.action == "hold" and d.reasons == m.last_hold and not d.alert:
-            return outcome  # an unchanged wait is journalled once, not every tick
-        m.last_hold = d.reasons if d.action == "hold" else ()
+        shape = _shape(d.reasons)
+        if d.action == "hold" and shape == m.last_hold and not d.alert:
+            # The same wait (numbers aside) is journalled once, not every tick.
+            return outcome
+        m.last_hold = shape if d.action == "hold" else ()
         if m.training is not None and d.action == "retrain":
             outcome = (f"{outcome}: {self.launcher.kind} {m.training.handle}"
                        if m.training.status is None else f"failed: {m.training.status.error}")
@@ -908,6 +911,14 @@ def build_table(st: ModelState, table_version: int) -> RoutingTable:
     mode = "shadow" if st.shadow else (st.mode if st.mode in ("split", "bandit") else "split")
     return RoutingTable(st.model, table_version, mode, tuple(arms), fallback,  # type: ignore
                         paused=st.phase == "paused")
+
+
+_NUMBER = re.compile(r"[-+]?\d[\d.,eE+-]*%?")
+
+
+def _shape(reasons: tuple[str, ...]) -> tuple[str, ...]:
+    """Reasons with their numbers blanked: "p=0.31" and "p=0.29" are the same wait."""
+    return tuple(_NUMBER.sub("#", r) for r in reasons)
 
 
 def _table_key(t: RoutingTable) -> dict[str, Any]:

@@ -460,3 +460,14 @@ def test_endpoint_breakers_reads_a_real_http_answer() -> None:
         srv.shutdown()
         srv.server_close()
     assert endpoint_breakers("http://127.0.0.1:9", "churn", timeout_s=0.5) == {}
+
+
+def test_repeated_waits_are_journalled_once(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    base = _data(rng, 1000)
+    rig = _canary_rig(tmp_path, LogisticRegression().fit(base[["x1", "x2"]], base["y"]))
+    for _ in range(4):
+        rig.serve(20)  # too few for a verdict or a ramp: the canary waits
+        assert rig.tick() == "hold"
+    holds = rig.journal.query(model=NAME, action="hold")
+    assert len(holds) <= 2  # "no statistics yet" then "no verdict yet", not one per tick
