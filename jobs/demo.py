@@ -96,10 +96,10 @@ def demo_train(request: Any) -> str:
         frame.iloc[-RETRAIN_ROWS:].to_parquet(recent)
         request = replace(request, data_path=str(recent),
                           data_window=f"{request.data_window} (newest {RETRAIN_ROWS})")
-    sabotage = state / "sabotage_next"
-    try:
-        sabotage.rename(state / "sabotage_used")  # atomic: only one retrain takes it
-    except FileNotFoundError:
+    # The broken build stays broken until one of its challengers has reached the canary
+    # (the demo then removes the flag): a flaky candidate that fails the offline gate
+    # is simply archived, and the next retrain is flaky again.
+    if not (state / "sabotage_next").exists():
         return train_from_request(request)
     return _register_flaky(cfg, request, state)
 
@@ -140,14 +140,15 @@ class DemoSettings:
     tick_s: float
     min_interval_s: float
     tail_s: float  # after the stream: keep serving final-regime rows this long at most
+    canary_max_s: float  # a canary with no verdict after this long keeps the champion
 
 
 FULL = DemoSettings(rows=9000, train_rows=1500, rate=40.0, label_delay_s=2.0,
                     families=("logistic", "hist_gb"), trials=4, time_budget_s=40.0,
-                    tick_s=2.0, min_interval_s=25.0, tail_s=120.0)
+                    tick_s=2.0, min_interval_s=25.0, tail_s=120.0, canary_max_s=45.0)
 QUICK = DemoSettings(rows=6000, train_rows=1200, rate=45.0, label_delay_s=1.0,
                      families=("logistic",), trials=2, time_budget_s=25.0,
-                     tick_s=1.5, min_interval_s=15.0, tail_s=100.0)
+                     tick_s=1.5, min_interval_s=15.0, tail_s=150.0, canary_max_s=30.0)
 
 
 def demo_config(s: DemoSettings, state_dir: Path, port: int, seed: int) -> dict[str, Any]:
@@ -172,7 +173,7 @@ def demo_config(s: DemoSettings, state_dir: Path, port: int, seed: int) -> dict[
             "gate": {"min_rows": 100},
             "canary": {"steps": [0.1, 0.5, 1.0], "min_samples_per_step": 60,
                        "guardrail_min_requests": 10, "srm_min_requests": 80,
-                       "max_duration_s": 60.0},
+                       "max_duration_s": s.canary_max_s},
         },
         "controller": {"tick_interval_s": s.tick_s},
         "state_dir": str(state_dir),
@@ -413,12 +414,14 @@ class Watcher:
                        + (f", holdout accuracy {acc:.3f}" if acc is not None else ""))
                 if mv.lineage.family.startswith("flaky"):
                     self.flaky = str(version)
+                    who += " (the sabotaged build: it will fail once live)"
             except Exception:  # noqa: BLE001 - describing must not fail the demo
                 pass
             return f"retrain finished version {version}{who}"
         if act == "start_canary":
             line = f"offline gate     passed: {first}"
             if self.flaky is not None and str(version) == self.flaky:
+                (self.state_dir / "sabotage_next").unlink(missing_ok=True)
                 (self.state_dir / "fault").touch()
                 line += (f"\n{'':>10}FAULT INJECTED   v{version} now raises on rows with "
                          "promo=1 (a broken build reaches the canary)")
@@ -595,7 +598,11 @@ def _run(args: argparse.Namespace, s: DemoSettings, cfg: Any, stack: dict[str, A
     from autopilot.training.generator import drifting_stream
     from autopilot.training.pipeline import train_and_register
 
-    cli._connect(stack, state_dir)
+    if stack.get("started_ray"):
+        cli._connect(stack, state_dir)
+    else:  # inside a Ray job: the driver already knows its cluster (RAY_ADDRESS)
+        ray.init(address=stack["ray_address"], namespace="autopilot", log_to_driver=False,
+                 logging_level="ERROR")
     import logging
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # keep the console for events

@@ -24,7 +24,7 @@ def test_demo_quick_tells_the_whole_story(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "jobs.demo", "--quick", "--no-dashboard", "--port", "0",
          "--state-dir", str(state)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=420,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     summary = json.loads((state / "demo_summary.json").read_text())
