@@ -165,6 +165,8 @@ def test_a_training_that_produces_no_candidate_changes_nothing(
     ray_session, tracking_uri, tmp_path, frame
 ):
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     from autopilot.registry import Lineage
     from autopilot.training.data import infer_schema, split_xy
@@ -174,7 +176,7 @@ def test_a_training_that_produces_no_candidate_changes_nothing(
     X, y = split_xy(frame, schema)
     registry.register(
         NAME,
-        LogisticRegression(max_iter=500).fit(X, y),
+        make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y),
         schema=schema,
         lineage=Lineage("initial", None, "f" * 64, "all", {"roc_auc": 0.99}, None, "logistic"),
     )
