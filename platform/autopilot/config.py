@@ -280,6 +280,11 @@ class MonitorConfig(_Section):
 class ControllerConfig(_Section):
     tick_interval_s: PositiveSeconds = 10.0
     webhooks: tuple[str, ...] = ()
+    # Retrain window: the newest ``retrain_rows`` labelled rows, of which the newest
+    # ``gate_holdout`` share is kept out of training for the offline gate.
+    retrain_rows: int = Field(default=20_000, ge=10)
+    gate_holdout: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.3
+    min_retrain_rows: int = Field(default=50, ge=1)  # fewer labelled rows: the retrain fails
 
 
 class AutopilotConfig(_Section):

@@ -392,10 +392,6 @@ class ControllerCore:
         Webhooks; by default one per model from ``controller.webhooks``.
     clock
         Time source (a fake one in tests).
-    retrain_rows, gate_holdout
-        The retrain window is the newest ``retrain_rows`` labelled rows; the
-        newest ``gate_holdout`` share of them is held out of training so the
-        offline gate compares champion and candidate on rows neither saw.
     breakers
         Circuit-breaker state per version as the endpoint sees it
         (:func:`endpoint_breakers` over HTTP in the actor); None: unknown.
@@ -410,13 +406,8 @@ class ControllerCore:
         launcher: Launcher,
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.time,
-        retrain_rows: int = 20_000,
-        gate_holdout: float = 0.3,
-        min_retrain_rows: int = 50,
         breakers: Callable[[AutopilotConfig], Mapping[str, str]] | None = None,
     ) -> None:
-        if not 0.0 < gate_holdout < 1.0:
-            raise ValueError(f"gate_holdout must be in (0, 1), got {gate_holdout}")
         self._registry = registry
         self.monitor = monitor
         self.journal = journal
@@ -424,9 +415,6 @@ class ControllerCore:
         self._notifier = notifier
         self._notifiers: dict[str, Notifier] = {}
         self.clock = clock
-        self.retrain_rows = int(retrain_rows)
-        self.gate_holdout = float(gate_holdout)
-        self.min_retrain_rows = int(min_retrain_rows)
         self._breakers = breakers
         self._models: dict[str, _Managed] = {}
         self._loaded: dict[tuple[str, str], Any] = {}
@@ -715,12 +703,15 @@ class ControllerCore:
         name, cfg = m.cfg.name, m.cfg
         trigger = d.trigger or "manual"
         state_dir = cfg.resolved_state_dir()
-        frame = self.monitor.labelled_frame(name, limit=self.retrain_rows)
+        ccfg = cfg.controller
+        frame = self.monitor.labelled_frame(name, limit=ccfg.retrain_rows)
         time_col = cfg.data.time_column
         if time_col and time_col not in frame.columns:
             # Requests carry features only; the prediction time orders the window instead.
             frame[time_col] = frame["_ts"]
-        n_hold = int(len(frame) * self.gate_holdout)
+        # The newest rows stay out of training: the offline gate compares champion and
+        # candidate on rows neither has seen.
+        n_hold = int(len(frame) * ccfg.gate_holdout)
         train = frame.iloc[: len(frame) - n_hold] if n_hold else frame
         request_dir = state_dir / "retrain"
         request_dir.mkdir(parents=True, exist_ok=True)
@@ -743,10 +734,10 @@ class ControllerCore:
         train.drop(columns=["_ts", "_request_id"], errors="ignore").to_parquet(data_path)
         req = RetrainRequest(name, str(cfg_path), trigger, m.state.champion, str(data_path),
                              window, float(ev.now))
-        if len(train) < self.min_retrain_rows and trigger != "initial":
+        if len(train) < ccfg.min_retrain_rows and trigger != "initial":
             m.training = _Training("none", req, status=LaunchStatus(
                 "failed", error=f"only {len(train)} labelled rows for the retrain window "
-                                f"(< {self.min_retrain_rows})"))
+                                f"(< controller.min_retrain_rows {ccfg.min_retrain_rows})"))
             return
         self.journal.save_state(name, "last_cut", cut)
         try:

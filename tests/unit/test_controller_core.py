@@ -74,7 +74,8 @@ def _cfg(tmp_path: Path, **policy: Any) -> AutopilotConfig:
         "name": NAME, "task": "classification",
         "data": {"generator": {"n_rows": 1000}, "target": "y"},
         "training": {"metric": "accuracy"},
-        "policy": pol, "controller": {"tick_interval_s": 10.0},
+        "policy": pol,
+        "controller": {"tick_interval_s": 10.0, "min_retrain_rows": 30},
         "state_dir": str(tmp_path / "state"),
     })
 
@@ -123,8 +124,7 @@ class _Rig:
 
     def make_core(self) -> ControllerCore:
         core = ControllerCore(registry=self.registry, monitor=self.monitor, journal=self.journal,
-                              launcher=self.launcher, notifier=self.notes, clock=self.clock,
-                              min_retrain_rows=30)
+                              launcher=self.launcher, notifier=self.notes, clock=self.clock)
         core.add_model(self.cfg)
         return core
 
