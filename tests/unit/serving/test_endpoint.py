@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+import deployments.app
 import deployments.breaker
 import deployments.cache
 import deployments.schemas
@@ -74,7 +75,7 @@ def run(coro):
 
 
 def test_doctests_of_deployment_modules() -> None:
-    for mod in (deployments.cache, deployments.breaker, deployments.schemas):
+    for mod in (deployments.cache, deployments.breaker, deployments.schemas, deployments.app):
         assert doctest.testmod(mod).failed == 0
 
 
