@@ -644,6 +644,13 @@ class ControllerCore:
             self._launch(m, d, ev)
         elif d.action in ("abort", "validate") or (
                 old.phase == "training" and new.phase != "training"):
+            if m.training is not None and m.training.journal_id is not None:
+                # The retrain's own entry says how it ended, not only that it was launched.
+                end = (f"trained version {ev.candidate}" if ev.candidate is not None
+                       else f"failed: {ev.training_error or d.action}")
+                self.journal.update_outcome(
+                    m.training.journal_id,
+                    f"applied: {self.launcher.kind} {m.training.handle}: {end}")
             m.training = None
         if d.action == "validate":
             # Gate on labelled rows the candidate did not train on.

@@ -60,6 +60,7 @@ __all__ = [
     "MONITOR_ACTOR",
     "NAMESPACE",
     "DetectorState",
+    "MonitorProxy",
     "MonitorStore",
     "SeriesPoint",
     "get_monitor",

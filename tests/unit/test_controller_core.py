@@ -227,6 +227,7 @@ def test_drift_triggers_retrain_gate_canary_and_promotion(tmp_path: Path) -> Non
     retrain = rig.journal.query(model=NAME, action="retrain")[0]
     assert retrain.evidence["drift_severity"] in ("high", "critical")
     assert retrain.outcome.startswith("applied: local local-")
+    assert retrain.outcome.endswith(": trained version 2")
     assert (NAME, "promote") in rig.notes.sent and (NAME, "retrain") in rig.notes.sent
     lineage = rig.registry.get(NAME, "2").lineage
     assert lineage.trigger in ("drift", "performance") and lineage.parent_version == "1"
@@ -326,6 +327,7 @@ def test_training_failure_aborts_and_alerts(tmp_path: Path) -> None:
     rig.launcher.wait()
     assert rig.tick() == "abort"
     assert "out of memory" in rig.journal.last(NAME, "abort").reasons[0]
+    assert "out of memory" in rig.journal.last(NAME, "retrain").outcome
     assert rig.state().phase == "steady"
     assert (NAME, "abort") in rig.notes.sent
 
