@@ -690,7 +690,7 @@ class AutopilotEndpoint:
         body = await request.body()
         try:
             payload = json.loads(body) if body.strip() else {}
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             return _error(400, "body: not valid JSON")
         if not isinstance(payload, dict):
             return _error(422, "body: must be a JSON object")
@@ -759,7 +759,7 @@ class AutopilotEndpoint:
             # Lenient second try: Python's parser reads NaN/Infinity, so the caller learns
             # which field held one (a 422 naming it) instead of a bare "not JSON".
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             raise RequestError(400, "body: not valid JSON") from None
 
     def _check_name(self, name: str) -> None:

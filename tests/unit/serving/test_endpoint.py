@@ -228,6 +228,9 @@ def test_http_routes_without_ray(tmp_path: Path, reg: InMemoryRegistry,
                    headers={"Authorization": "Bearer s3cret"})
         assert r.status_code == 200 and ep._state.table.paused
         assert "Row" in c.get("/openapi.json").json()["components"]["schemas"]
+        for junk in (b"[" * 100_000, b"\xff\xfe", b"{", b'{"rows": 5}', b'"text"'):
+            r = c.post("/v1/models/m/predict", content=junk)
+            assert 400 <= r.status_code < 500, (junk[:10], r.status_code)
         r = c.post("/v1/models/m/feedback", json={"request_id": "r1", "label": 1})
         assert r.status_code == 202 and r.json()["accepted"] == 1
     off = AutopilotEndpoint(_cfg(tmp_path / "o"), registry=reg, start_threads=False)
