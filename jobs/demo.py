@@ -143,11 +143,11 @@ class DemoSettings:
     canary_max_s: float  # a canary with no verdict after this long keeps the champion
 
 
-FULL = DemoSettings(rows=9000, train_rows=1500, rate=40.0, label_delay_s=2.0,
+FULL = DemoSettings(rows=8000, train_rows=1500, rate=40.0, label_delay_s=2.0,
                     families=("logistic", "hist_gb"), trials=4, time_budget_s=40.0,
                     tick_s=2.0, min_interval_s=25.0, tail_s=120.0, canary_max_s=45.0)
 QUICK = DemoSettings(rows=6000, train_rows=1200, rate=45.0, label_delay_s=1.0,
-                     families=("logistic",), trials=2, time_budget_s=25.0,
+                     families=("logistic",), trials=2, time_budget_s=40.0,
                      tick_s=1.5, min_interval_s=15.0, tail_s=150.0, canary_max_s=30.0)
 
 
