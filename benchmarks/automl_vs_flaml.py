@@ -256,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
                 "autopilot_trials": ap_res["n_trials"],
                 "autopilot_complete": ap_res["n_complete"],
                 "autopilot_cv": ap_res["cv_score"],
+                # Both systems share the machine with whatever else runs: record how busy.
+                "load_avg_1m": round(os.getloadavg()[0], 2),
             }
             rows.append(row)
             print(
