@@ -222,3 +222,41 @@ def test_online_snapshot_registers_through_the_same_path(tmp_path, registry):
     loaded = registry.load("m", "2")
     assert loaded.model.predict(holdout[["x", "c"]]).shape == (200,)
     assert registry.alias("m", "champion").version == "1"  # candidates are never promoted here
+
+
+def test_ensemble_cv_from_out_of_fold_predictions_equals_fold_wise_soft_voting():
+    from sklearn.base import clone
+    from sklearn.datasets import make_classification
+
+    from autopilot.training.automl import _build_ensemble, _ensemble_candidate, _Trial
+    from autopilot.training.families import build_pipeline
+    from autopilot.training.metrics import score
+
+    Xa, y = make_classification(n_samples=300, n_features=6, random_state=0)
+    X = pd.DataFrame(Xa, columns=[f"f{i}" for i in range(6)])
+    schema = FeatureSchema(tuple(Column(c, "numeric") for c in X.columns), "y", "classification")
+    folds = make_folds(y, 3, "classification", seed=0)
+    classes = np.unique(y)
+    trials = []
+    for fam, cv in (("logistic", 0.90), ("knn", 0.80), ("hist_gb", 0.85)):
+        oof = np.zeros((len(y), 2))
+        for tr, te in folds:
+            oof[te] = (
+                build_pipeline(fam, {}, schema).fit(X.iloc[tr], y[tr]).predict_proba(X.iloc[te])
+            )
+        trials.append(_Trial(fam, fam, {}, [cv] * 3, [0.1], "complete", "", oof))
+    members, scores = _ensemble_candidate(
+        trials, k=2, metric="roc_auc", y=y, folds=folds, task="classification", classes=classes
+    )
+    assert [m.family for m in members] == ["logistic", "hist_gb"]  # the top two by CV
+    vote = _build_ensemble(members, schema, "classification", seed=0)
+    direct = [
+        score(
+            "roc_auc",
+            y[te],
+            proba=clone(vote).fit(X.iloc[tr], y[tr]).predict_proba(X.iloc[te]),
+            classes=list(classes),
+        )
+        for tr, te in folds
+    ]
+    np.testing.assert_allclose(scores, direct, rtol=1e-9)
