@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -90,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     for scenario in ("demo", "gradual", "both"):
         s = drifting_stream(scenario, n_rows=args.rows, seed=args.seed)
         streams.append((f"generator:{scenario}", s.frame, [c.row for c in s.change_points]))
-    sea, sea_changes = sea_stream(args.rows, args.seed, RESULTS / "sea_stream.csv")
+    # the CSV is an intermediate (regenerated each run), kept out of the results folder
+    sea_csv = Path(tempfile.gettempdir()) / "autopilot-bench" / f"sea_{args.seed}.csv"
+    sea, sea_changes = sea_stream(args.rows, args.seed, sea_csv)
     streams.append(("river:SEA", sea, sea_changes))
 
     settings = SimulationSettings(seed=args.seed)
