@@ -23,9 +23,9 @@ What it does (``python -m jobs.demo [--quick] [--keep]``; also ``ray job submit
 
 Everything it started is shut down at the end unless ``--keep`` (then ``autopilot
 down --state-dir <folder>`` stops it). Retrains run as Ray tasks through
-:func:`demo_train`, which trains on the newest ``RETRAIN_ROWS`` labelled rows
-(the controller hands it every labelled row; a model meant to follow the present
-should not learn mostly from before a change).
+:func:`demo_train`; the controller hands each the newest ``RETRAIN_ROWS`` labelled
+rows less the newest ``GATE_HOLDOUT`` share, which the offline gate scores on (a
+model meant to follow the present should not learn mostly from before a change).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,8 @@ import numpy as np
 import pandas as pd
 
 MODEL = "demo"
-RETRAIN_ROWS = 800  # about 20 s of demo traffic
+RETRAIN_ROWS = 900  # the retrain window: about 20 s of demo traffic
+GATE_HOLDOUT = 0.2  # its newest fifth is held out for the offline gate
 MARKER = ".autopilot-demo"
 QUIET = ("none", "hold")
 
@@ -90,12 +91,6 @@ def demo_train(request: Any) -> str:
 
     cfg = load_config(request.config_path)
     state = cfg.resolved_state_dir()
-    frame = pd.read_parquet(request.data_path)
-    if len(frame) > RETRAIN_ROWS:
-        recent = Path(request.data_path).with_suffix(".recent.parquet")
-        frame.iloc[-RETRAIN_ROWS:].to_parquet(recent)
-        request = replace(request, data_path=str(recent),
-                          data_window=f"{request.data_window} (newest {RETRAIN_ROWS})")
     # The broken build stays broken until one of its challengers has reached the canary
     # (the demo then removes the flag): a flaky candidate that fails the offline gate
     # is simply archived, and the next retrain is flaky again.
@@ -175,7 +170,8 @@ def demo_config(s: DemoSettings, state_dir: Path, port: int, seed: int) -> dict[
                        "guardrail_min_requests": 10, "srm_min_requests": 80,
                        "max_duration_s": s.canary_max_s},
         },
-        "controller": {"tick_interval_s": s.tick_s},
+        "controller": {"tick_interval_s": s.tick_s, "retrain_rows": RETRAIN_ROWS,
+                       "gate_holdout": GATE_HOLDOUT},
         "state_dir": str(state_dir),
     }
 
