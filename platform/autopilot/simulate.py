@@ -788,7 +788,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--every", type=int, default=None,
                         help="periodic strategy's retrain interval in rows")
     parser.add_argument("--tick-rows", type=int, default=200, help="rows per controller tick")
-    parser.add_argument("--train-rows", type=int, default=2000, help="rows each retrain uses")
+    parser.add_argument("--train-rows", type=int, default=None,
+                        help="rows each retrain uses (default: the config's "
+                             "controller.retrain_rows, else 2000)")
     parser.add_argument("--warmup-rows", type=int, default=None, help="rows the first model uses")
     parser.add_argument("--label-delay", type=int, default=0, help="rows before a label arrives")
     parser.add_argument("--seed", type=int, default=0)
@@ -838,8 +840,11 @@ def run_cli(args: argparse.Namespace) -> int:
     """Run ``autopilot simulate`` from parsed arguments; returns the exit code."""
     cfg = load_config(args.config) if args.config else None
     frame = _read_table(args.data)
+    train_rows = args.train_rows
+    if train_rows is None:
+        train_rows = cfg.controller.retrain_rows if cfg is not None else 2000
     settings = SimulationSettings(
-        warmup_rows=args.warmup_rows, tick_rows=args.tick_rows, train_rows=args.train_rows,
+        warmup_rows=args.warmup_rows, tick_rows=args.tick_rows, train_rows=train_rows,
         every=args.every, label_delay=args.label_delay, seed=args.seed,
     )
     result = simulate(
