@@ -50,8 +50,9 @@ __all__ = [
 Fraction = Annotated[float, Field(gt=0.0, le=1.0)]
 PositiveSeconds = Annotated[float, Field(gt=0.0)]
 
-CLASSIFICATION_FAMILIES = ("logistic", "random_forest", "extra_trees", "hist_gb", "svm", "knn", "mlp")
-REGRESSION_FAMILIES = ("linear", "random_forest", "extra_trees", "hist_gb", "svm", "knn", "mlp")
+_SHARED_FAMILIES = ("random_forest", "extra_trees", "hist_gb", "svm", "knn", "mlp")
+CLASSIFICATION_FAMILIES = ("logistic", *_SHARED_FAMILIES)
+REGRESSION_FAMILIES = ("linear", *_SHARED_FAMILIES)
 
 
 class _Section(BaseModel):
@@ -323,7 +324,9 @@ def _format_errors(exc: ValidationError, source: str) -> str:
 def parse_config(raw: Any, source: str = "<dict>", base_dir: Path | None = None) -> AutopilotConfig:
     """Validate an already-parsed mapping; relative paths resolve against ``base_dir``."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"config {source} must be a mapping at the top level, got {type(raw).__name__}")
+        raise ConfigError(
+            f"config {source} must be a mapping at the top level, got {type(raw).__name__}"
+        )
     try:
         cfg = AutopilotConfig.model_validate(raw)
     except ValidationError as exc:
@@ -333,7 +336,8 @@ def parse_config(raw: Any, source: str = "<dict>", base_dir: Path | None = None)
         if not cfg.state_dir.is_absolute():
             updates["state_dir"] = (base_dir / cfg.state_dir).resolve()
         if cfg.data.path is not None and not cfg.data.path.is_absolute():
-            updates["data"] = cfg.data.model_copy(update={"path": (base_dir / cfg.data.path).resolve()})
+            data_path = (base_dir / cfg.data.path).resolve()
+            updates["data"] = cfg.data.model_copy(update={"path": data_path})
         if updates:
             cfg = cfg.model_copy(update=updates)
     return cfg

@@ -49,7 +49,9 @@ class FeatureSchema:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> FeatureSchema:
         cols = tuple(
-            Column(c["name"], c["kind"], bool(c.get("nullable", True)), tuple(c.get("categories", ())))
+            Column(
+                c["name"], c["kind"], bool(c.get("nullable", True)), tuple(c.get("categories", ()))
+            )
             for c in raw["columns"]
         )
         return cls(
