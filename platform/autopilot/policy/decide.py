@@ -171,6 +171,14 @@ def _validating(
                             numbers, weights={champ: 1.0}, version=cand)
         return Decision("hold", (res.reason,), numbers)
     if not res.passed:
+        if state.trigger == "drift":
+            # The champion holds up on the drifted data: accept the drift, or the unchanged
+            # reference fires the trigger again at every guards.min_interval_s.
+            return Decision("archive_candidate", (
+                f"offline gate failed: {res.reason}",
+                f"champion {champ} held up on the drifted window: its reference profile is "
+                "re-baselined to the recent window"), numbers, weights={champ: 1.0},
+                version=cand, rebaseline=True)
         return Decision("archive_candidate", (f"offline gate failed: {res.reason}",), numbers,
                         weights={champ: 1.0}, version=cand)
     weights, shadow = start_weights(champ, cand, policy.canary)

@@ -25,6 +25,8 @@ Actions (``Decision.action``)
 ``validate``           training produced ``version``; gather gate evidence for it.
 ``archive_candidate``  drop the challenger ``version`` (gate failed, or the canary ended
                        with no difference): champion keeps all traffic; tag it archived.
+                       With ``rebaseline`` (a drift-triggered candidate failed the gate)
+                       also re-fit the champion's reference profile on the recent window.
 ``start_canary``       the gate passed: route ``weights`` (and ``shadow``) to start the canary.
 ``ramp``               move the challenger to the next canary step: apply ``weights``.
 ``promote``            challenger ``version`` becomes champion (registry alias moves);
@@ -450,6 +452,11 @@ class Decision:
         Canary mode ("split", "shadow", "bandit") when ``action == "start_canary"``.
     alert : bool
         Notify people urgently (rollback, halt, fallback).
+    rebaseline : bool
+        For ``archive_candidate``: the candidate came from a drift-triggered retrain
+        and the champion held up on the drifted window, so the drift is accepted:
+        re-fit the champion's reference profile on the recent window, so that the
+        same shift stops firing the drift trigger (a new shift still does).
     """
 
     action: Action
@@ -463,6 +470,7 @@ class Decision:
     trigger: str | None = None
     mode: str | None = None
     alert: bool = False
+    rebaseline: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (JSON-able) for the journal."""

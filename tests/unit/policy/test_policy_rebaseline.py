@@ -1,0 +1,69 @@
+"""Accepting a lasting drift: a drift-triggered candidate that fails the gate re-baselines."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from autopilot.config import PolicyConfig
+from autopilot.policy import Decision, Evidence, GateEvidence, ModelState, decide, next_state
+
+T0 = 1_800_000_000.0  # 2027-01-15 08:00 UTC
+
+
+def validating(trigger: str | None) -> ModelState:
+    return ModelState(model="m", phase="validating", champion="3", challenger="4",
+                      weights={"3": 1.0}, validating_since=T0 - 60, trigger=trigger,
+                      last_training_at=T0 - 600, training_history=(T0 - 600,))
+
+
+def gate_rows(acc_champion: float, acc_candidate: float, n: int = 1000) -> GateEvidence:
+    r = np.random.default_rng(7)
+    y = r.integers(0, 2, n)
+    return GateEvidence(y, np.where(r.random(n) < acc_champion, y, 1 - y),
+                        np.where(r.random(n) < acc_candidate, y, 1 - y))
+
+
+def ev(now: float = T0, **kw: Any) -> Evidence:
+    return Evidence(model="m", now=now, **kw)
+
+
+def test_drift_triggered_gate_reject_rebaselines(policy: PolicyConfig) -> None:
+    d = decide(validating("drift"), ev(gate=gate_rows(0.85, 0.84)), policy)
+    assert d.action == "archive_candidate" and d.version == "4" and d.weights == {"3": 1.0}
+    assert d.rebaseline is True
+    assert "offline gate failed" in d.reasons[0]
+    assert any("re-baselined" in r and "champion 3" in r for r in d.reasons)
+    out = d.to_dict()
+    assert out["rebaseline"] is True
+    assert json.loads(json.dumps(out))["rebaseline"] is True
+    # Archiving still returns to steady with the same champion.
+    s = next_state(validating("drift"), d, ev())
+    assert (s.phase, s.champion, s.challenger) == ("steady", "3", None)
+
+
+@pytest.mark.parametrize("trigger", ["performance", "schedule", "manual", None])
+def test_other_triggers_gate_reject_does_not_rebaseline(trigger: str | None,
+                                                        policy: PolicyConfig) -> None:
+    d = decide(validating(trigger), ev(gate=gate_rows(0.85, 0.84)), policy)
+    assert d.action == "archive_candidate" and d.rebaseline is False
+    assert not any("re-baselined" in r for r in d.reasons)
+    assert d.to_dict()["rebaseline"] is False
+
+
+def test_gate_pass_does_not_rebaseline(policy: PolicyConfig) -> None:
+    d = decide(validating("drift"), ev(gate=gate_rows(0.75, 0.88)), policy)
+    assert d.action == "start_canary" and d.rebaseline is False
+
+
+def test_gate_give_up_without_evidence_does_not_rebaseline(policy: PolicyConfig) -> None:
+    # No gate evidence means nothing shows the champion held up: keep the reference.
+    d = decide(validating("drift"), ev(now=T0 + 3 * 86400.0), policy)
+    assert d.action == "archive_candidate" and d.rebaseline is False
+
+
+def test_decision_defaults_to_no_rebaseline() -> None:
+    assert Decision("archive_candidate").rebaseline is False
