@@ -22,7 +22,9 @@ statistics are one SQL aggregate.
 What the store answers
 ----------------------
 - :meth:`~MonitorStore.drift_report`: the current feature window of a version
-  against its stored reference profile (``stats.ReferenceProfile``).
+  against its stored reference profile (``stats.ReferenceProfile``);
+  :meth:`~MonitorStore.rebaseline` re-fits that profile on the recent window
+  (the drift is accepted).
 - :meth:`~MonitorStore.performance`: labelled metrics of a version's window
   (the task's built-ins and any registered custom metric).
 - :meth:`~MonitorStore.estimated_accuracy`: CBPE-style accuracy estimate from
@@ -583,6 +585,46 @@ class MonitorStore:
             return None
         return profile.compare(frame)
 
+    def rebaseline(self, model: str, version: str, rows: int | None = None) -> dict[str, Any]:
+        """Accept a lasting drift: re-fit the version's reference on its recent feature window.
+
+        The new ``stats.ReferenceProfile`` keeps the current reference's feature
+        columns, kinds, bins and sketch size, and is stored durably (SQLite), so
+        the same shift no longer reads as drift while a new one still does.
+
+        Parameters
+        ----------
+        model, version
+            Whose reference to replace (it must have one).
+        rows : int, optional
+            Fit on the newest ``rows`` rows of the window (default: the whole
+            window, the rows :meth:`drift_report` compares).
+
+        Returns
+        -------
+        dict
+            ``model``, ``version``, ``rows`` used and ``previous_rows`` of the old reference.
+        """
+        from autopilot.stats import ReferenceProfile
+
+        if rows is not None and (isinstance(rows, bool) or int(rows) < 1):
+            raise ValueError(f"rows must be None or >= 1, got {rows!r}")
+        old = self._reference(model, version)
+        if old is None:
+            raise ControlError(f"model {model!r} version {version!r} has no reference profile "
+                               "to re-baseline")
+        frame = self.feature_frame(model, version, last=None if rows is None else int(rows))
+        cols = list(old.columns)
+        missing = [c for c in cols if c not in frame.columns]
+        if len(frame) == 0 or missing:
+            raise ControlError(f"cannot re-baseline model {model!r} version {version!r}: "
+                               f"window has {len(frame)} rows, missing features {missing}")
+        profile = ReferenceProfile.fit(frame[cols], {f.name: f.kind for f in old.features},
+                                       bins=old.bins, max_sorted=old.max_sorted)
+        self.set_reference(model, version, profile.to_dict())  # the dict form is durable
+        return {"model": model, "version": str(version), "rows": len(frame),
+                "previous_rows": int(old.n_rows)}
+
     def prediction_distribution(self, model: str, version: str) -> dict[str, Any]:
         """Class shares (classifiers) or quantiles (regressors) of the window's predictions."""
         with self._lock:
@@ -923,7 +965,7 @@ class _MonitorActorImpl:
         return self.store.ingest_labels(labels)
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Any read method of the store by name (keeps the actor surface small)."""
+        """Any public method of the store by name (keeps the actor surface small)."""
         if method.startswith("_") or not hasattr(self.store, method):
             raise ControlError(f"monitor has no method {method!r}")
         return getattr(self.store, method)(*args, **kwargs)
