@@ -356,6 +356,7 @@ class _Managed:
     last_hold: tuple[str, ...] = ()
     gate_since: float | None = None
     last: dict[str, Any] = field(default_factory=dict)
+    note: str = ""  # what applying the decision did beyond the routing, for its outcome
 
 
 def _default_metric(cfg: AutopilotConfig, task: str, n_classes: int) -> str:
@@ -669,6 +670,8 @@ class ControllerCore:
         gone = old.challenger
         if gone is not None and gone != new.challenger and gone != new.champion:
             self._archive(reg, name, gone)
+        if d.action == "archive_candidate" and d.rebaseline and new.champion is not None:
+            m.note = self._rebaseline(name, new.champion)
         # ... then a new challenger.
         if new.challenger is not None and new.challenger != old.challenger:
             reg.set_alias(name, "challenger", new.challenger)
@@ -701,6 +704,15 @@ class ControllerCore:
             reg.delete_alias(name, "challenger")
         if reg.get(name, version).status not in ("archived", "production"):
             reg.transition(name, version, "archived")
+
+    def _rebaseline(self, name: str, champion: str) -> str:
+        """Accept the drift the champion held up on: re-fit its reference on the recent window."""
+        try:
+            done = self.monitor.rebaseline(name, champion)
+        except (ControlError, ValueError) as exc:
+            # The archive stands either way; the drift trigger merely fires again.
+            return f"re-baseline of champion {champion} failed: {type(exc).__name__}: {exc}"
+        return f"champion {champion} reference re-baselined on {done['rows']} recent rows"
 
     def _cut_of_last_training(self, m: _Managed) -> float | None:
         saved = self.journal.load_state(m.cfg.name, "last_cut")
@@ -772,6 +784,8 @@ class ControllerCore:
                        if m.training.status is None else f"failed: {m.training.status.error}")
         if d.action == "validate":
             outcome = f"{outcome}: candidate {d.version}"
+        if m.note:
+            outcome, m.note = f"{outcome}; {m.note}", ""
         evidence = ev.to_dict()
         entry = self.journal.record(name, d.action, reasons=d.reasons, evidence=evidence,
                                     numbers={**d.to_dict(), "phase": m.state.phase},

@@ -473,3 +473,32 @@ def test_repeated_waits_are_journalled_once(tmp_path: Path) -> None:
         assert rig.tick() == "hold"
     holds = rig.journal.query(model=NAME, action="hold")
     assert len(holds) <= 2  # "no statistics yet" then "no verdict yet", not one per tick
+
+
+def test_drift_the_champion_holds_up_on_is_accepted_once(tmp_path: Path) -> None:
+    # The champion already knows the shifted concept, but its reference is the unshifted data:
+    # the shift reads as drift, the retrained candidate is no better and the gate rejects it.
+    fit = _data(np.random.default_rng(5), 1000, shift=3.0)
+    champion = LogisticRegression().fit(fit[["x1", "x2"]], fit["y"])
+    rig = _Rig(tmp_path, champion=champion)
+    rig.serve(300, shift=3.0)
+    assert rig.tick() == "retrain"
+    assert rig.state().trigger == "drift"
+    assert rig.tick() == "validate"
+    rig.serve(300, shift=3.0)  # labelled rows after the training cut, for the gate
+    assert rig.tick() == "archive_candidate"
+    entry = rig.journal.query(model=NAME, action="archive_candidate")[-1]
+    assert entry.numbers["rebaseline"] is True
+    assert "re-baselined on 400 recent rows" in entry.outcome
+    assert rig.registry.get(NAME, "2").status == "archived"
+    assert not rig.monitor.drift_report(NAME, "1").drifted
+    # Same shifted traffic at the next allowed time (guards.min_interval_s is 0): no retrain.
+    for _ in range(3):
+        rig.serve(200, shift=3.0)
+        assert rig.tick() == "none"
+    assert rig.actions().count("retrain") == 1
+    # A new shift still fires the drift trigger against the re-baselined reference.
+    rig.serve(400, shift=6.0)
+    assert rig.tick() == "retrain"
+    reasons = rig.journal.query(model=NAME, action="retrain")[-1].reasons
+    assert any(r.startswith("drift severity") for r in reasons), reasons
