@@ -587,6 +587,10 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
                 pending = {"training_status": "succeeded", "candidate": version}
             except (ValueError, AutopilotError) as exc:
                 pending = {"training_status": "failed", "training_error": str(exc)}
+        elif act == "archive_candidate" and decision.rebaseline:
+            # The champion held up on the drifted window: accept the drift (the controller's
+            # MonitorStore.rebaseline), on the same window the drift report just compared.
+            champ.reference = _profile(replay.X.iloc[dlo:row], replay.schema)
         elif act == "start_canary":
             canary_start_row = row
         elif act == "promote":
@@ -597,6 +601,7 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
             decisions.append({
                 "row": row, "t": now, "action": act, "reasons": list(decision.reasons),
                 "version": decision.version, "trigger": decision.trigger,
+                "rebaseline": decision.rebaseline,
                 "weights": None if decision.weights is None else dict(decision.weights),
                 "phase_before": prev.phase, "phase_after": state.phase,
             })
