@@ -261,6 +261,12 @@ class CanaryConfig(_Section):
     # The latency guardrail also needs the challenger's p95 above the champion's times this
     # factor, so load that slows every version does not roll the challenger back.
     latency_ratio: Annotated[float, Field(ge=1.0)] = 1.5
+    # Urgent replacement: a candidate from a performance-triggered retrain (the champion
+    # itself fails against its validation baseline) that passed the offline gate starts
+    # at the first step >= this share instead of steps[0], so users leave the failing
+    # champion sooner; later steps, guardrails, SRM and the test are unchanged.
+    # None: every canary starts at steps[0].
+    urgent_start_step: Fraction | None = 0.5
 
 
 class PolicyConfig(_Section):

@@ -202,7 +202,10 @@ def _run_canary(rig: _Rig, *, until: Callable[[_Rig], bool], per_tick: int = 200
 
 def test_drift_triggers_retrain_gate_canary_and_promotion(tmp_path: Path) -> None:
     weak = DummyClassifier(strategy="constant", constant=0)
-    rig = _Rig(tmp_path, champion=weak.fit([[0, 0], [1, 1]], [0, 1]))
+    # The failing constant champion also fires the performance trigger, whose canary would
+    # start at the urgent step; this test follows the canary ramp from steps[0].
+    rig = _Rig(tmp_path, champion=weak.fit([[0, 0], [1, 1]], [0, 1]),
+               cfg=_cfg(tmp_path, canary={"urgent_start_step": None}))
     assert rig.core.routing_table(NAME)["arms"] == [
         {"version": "1", "weight": 1.0, "role": "champion"}]
     rig.serve(300, shift=3.0)

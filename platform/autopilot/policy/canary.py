@@ -63,6 +63,7 @@ __all__ = [
     "last_wait_step",
     "online_test",
     "start_weights",
+    "urgent_step",
 ]
 
 # With tau2 unset the mixing distribution's standard deviation is this fraction of
@@ -77,13 +78,34 @@ def last_wait_step(cfg: CanaryConfig) -> int:
     return below[-1] if below else 0
 
 
+def urgent_step(cfg: CanaryConfig) -> int:
+    """Index of the step an urgent replacement's canary starts at.
+
+    The first configured step whose share is at least ``cfg.urgent_start_step``,
+    capped at :func:`last_wait_step` (a canary never starts at 100 %: the last
+    step waits for the test); 0 when ``urgent_start_step`` is None.
+
+    >>> from autopilot.config import CanaryConfig
+    >>> urgent_step(CanaryConfig()), urgent_step(CanaryConfig(urgent_start_step=0.3))
+    (2, 2)
+    >>> urgent_step(CanaryConfig(urgent_start_step=1.0)), urgent_step(
+    ...     CanaryConfig(urgent_start_step=None))
+    (2, 0)
+    """
+    if cfg.urgent_start_step is None:
+        return 0
+    last = last_wait_step(cfg)
+    at_least = [i for i, s in enumerate(cfg.steps) if s >= cfg.urgent_start_step]
+    return min(at_least[0], last) if at_least else last
+
+
 def start_weights(
-    champion: str, challenger: str, cfg: CanaryConfig
+    champion: str, challenger: str, cfg: CanaryConfig, step: int = 0
 ) -> tuple[dict[str, float], tuple[str, ...]]:
-    """Routing weights and shadow versions for the first tick of a canary."""
+    """Routing weights and shadow versions for the first tick of a canary at ``step``."""
     if cfg.mode == "shadow":
         return {champion: 1.0}, (challenger,)
-    share = cfg.steps[0]
+    share = cfg.steps[step]
     return {champion: 1.0 - share, challenger: share}, ()
 
 

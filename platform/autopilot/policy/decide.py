@@ -36,7 +36,7 @@ from dataclasses import replace
 import numpy as np
 
 from autopilot.config import PolicyConfig
-from autopilot.policy.canary import judge_canary, start_weights
+from autopilot.policy.canary import judge_canary, start_weights, urgent_step
 from autopilot.policy.gate import run_gate
 from autopilot.policy.guards import check_guards
 from autopilot.policy.rollback import champion_failure, instant_rollback, isolate_version
@@ -181,11 +181,40 @@ def _validating(
                 version=cand, rebaseline=True)
         return Decision("archive_candidate", (f"offline gate failed: {res.reason}",), numbers,
                         weights={champ: 1.0}, version=cand)
-    weights, shadow = start_weights(champ, cand, policy.canary)
     mode = policy.canary.mode
-    return Decision("start_canary", (f"offline gate passed: {res.reason}",
-                                     f"starting {mode} canary"),
+    reasons = [f"offline gate passed: {res.reason}", f"starting {mode} canary"]
+    step = 0
+    if state.trigger == "performance" and mode != "shadow":
+        # Urgent replacement: the champion fails against its own validation baseline and
+        # the candidate beat it offline, so every row left at steps[0] is served by the
+        # failing model. Guardrails and the sequential test still judge the challenger.
+        step = urgent_step(policy.canary)
+        if step > 0:
+            share = policy.canary.steps[step]
+            drop = _relative_drop(evidence)
+            seen = ("unknown" if drop is None else
+                    f"{drop:.1%} below its validation baseline {evidence.baseline_value:.4g} "
+                    f"({evidence.metric_name} {evidence.metric_value:.4g})")
+            if drop is not None:
+                numbers["champion_relative_drop"] = drop
+            reasons.append(
+                f"urgent replacement: champion {champ} failed its performance check "
+                f"(now {seen}) and the candidate passed the gate (effect {res.effect:+.4g}); "
+                f"canary starts at step {step} ({share:.0%}) instead of "
+                f"{policy.canary.steps[0]:.0%}")
+    numbers["start_step"] = float(step)
+    weights, shadow = start_weights(champ, cand, policy.canary, step)
+    return Decision("start_canary", tuple(reasons),
                     numbers, weights=weights, shadow=shadow, version=cand, mode=mode)
+
+
+def _relative_drop(evidence: Evidence) -> float | None:
+    """Champion's drop from its validation baseline (positive is worse), if measurable."""
+    value, base = evidence.metric_value, evidence.baseline_value
+    if value is None or base is None or not (np.isfinite(value) and np.isfinite(base)):
+        return None
+    sign = 1.0 if evidence.higher_is_better else -1.0
+    return float(sign * (base - value) / max(abs(base), 1e-12))
 
 
 # ------------------------------------------------------------------------ manual
@@ -314,7 +343,8 @@ def next_state(state: ModelState, decision: Decision, evidence: Evidence) -> Mod
         return _steady_state(s, s.champion)
     if act == "start_canary":
         return replace(
-            s, phase="canary", challenger=decision.version, mode=decision.mode or "split", step=0,
+            s, phase="canary", challenger=decision.version, mode=decision.mode or "split",
+            step=int(decision.numbers.get("start_step", 0)),
             canary_started_at=now, step_started_at=now, step_requests={}, min_p=1.0,
             weights=dict(decision.weights or {}), shadow=decision.shadow, rolling_back=False,
             validating_since=None,
