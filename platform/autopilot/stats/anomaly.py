@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from autopilot.stats._checks import float_series
+
 __all__ = [
     "AnomalyResult",
     "EwmaChart",
@@ -94,19 +96,7 @@ class EwmaChart:
 
 def _series(x: ArrayLike, name: str = "x") -> NDArray[np.float64]:
     """1-D float series keeping NaN positions; errors name the problem."""
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be numeric: {exc}") from exc
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty")
-    if np.isinf(arr).any():
-        raise ValueError(f"{name} contains infinite values")
-    if np.isnan(arr).all():
-        raise ValueError(f"{name} holds only NaN values")
-    return arr
+    return float_series(x, name)
 
 
 def _frozen(*arrays: NDArray[np.generic]) -> None:

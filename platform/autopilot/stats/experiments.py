@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, stats
 
+from autopilot.stats._checks import float_series
 from autopilot.stats.results import TestResult
 
 __all__ = [
@@ -57,19 +58,8 @@ def _check_alpha(alpha: float, name: str = "alpha") -> float:
 
 def _sample(x: ArrayLike, name: str, min_size: int = 1) -> NDArray[np.float64]:
     """A 1-D float sample with NaN dropped; ValueError naming ``name`` otherwise."""
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be numeric, got {type(x).__name__}: {exc}") from exc
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty")
-    if np.isinf(arr).any():
-        raise ValueError(f"{name} contains infinite values")
+    arr = float_series(x, name)
     arr = arr[~np.isnan(arr)]
-    if arr.size == 0:
-        raise ValueError(f"{name} holds only NaN values")
     if arr.size < min_size:
         raise ValueError(f"{name} needs at least {min_size} non-NaN values, got {arr.size}")
     return arr
