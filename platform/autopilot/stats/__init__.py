@@ -7,6 +7,7 @@ frozen dataclass (:class:`DriftResult`, :class:`TestResult`, ...).
 from autopilot.stats import (
     anomaly,
     bayes,
+    changepoint,
     drift,
     experiments,
     multivariate,
@@ -18,6 +19,7 @@ from autopilot.stats import (
 )
 from autopilot.stats.anomaly import *  # noqa: F403
 from autopilot.stats.bayes import *  # noqa: F403
+from autopilot.stats.changepoint import *  # noqa: F403
 from autopilot.stats.drift import *  # noqa: F403
 from autopilot.stats.experiments import *  # noqa: F403
 from autopilot.stats.multivariate import *  # noqa: F403
@@ -36,6 +38,7 @@ __all__ = [
     *report.__all__,
     *multivariate.__all__,
     *streaming.__all__,
+    *changepoint.__all__,
     *experiments.__all__,
     *power.__all__,
     *sequential.__all__,

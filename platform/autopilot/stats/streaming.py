@@ -23,8 +23,31 @@ lives in attributes ending in ``_``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-__all__ = ["ADWIN", "DDM", "DriftDetector", "PageHinkley"]
+__all__ = ["ADWIN", "DDM", "DriftDetector", "PageHinkley", "StreamChange"]
+
+
+@dataclass(frozen=True)
+class StreamChange:
+    """Where ADWIN cut its window when it detected a change.
+
+    Attributes
+    ----------
+    n : int
+        Observations seen when the change was detected.
+    rows_after : int
+        Observations kept after the cut. ADWIN drops whole buckets, so this is an
+        upper bound on the rows since the change, not an estimate of it
+        (:func:`autopilot.stats.changepoint.mean_shift_point` locates it).
+    mean_before, mean_after : float
+        Stream mean over the dropped (older) part and over the kept window.
+    """
+
+    n: int
+    rows_after: int
+    mean_before: float
+    mean_after: float
 
 
 def _finite(x: float) -> float:
@@ -176,6 +199,8 @@ class ADWIN(DriftDetector):
     ``eps = sqrt(2 m var ln(2 ln(width) / delta)) + (2/3) m ln(2 ln(width) / delta)``,
     ``m = 1/(n0 - mwl + 1) + 1/(n1 - mwl + 1)`` and ``var`` the window's
     variance; the oldest buckets are then dropped until no cut is significant.
+    ``last_change_`` then holds a :class:`StreamChange`: how many observations
+    the window kept and the means before and after the cut.
 
     Parameters
     ----------
@@ -198,6 +223,14 @@ class ADWIN(DriftDetector):
     >>> adwin = ADWIN()
     >>> [i for i, x in enumerate(stream) if adwin.update(x)]
     [1023]
+
+    Where it cut (read it at the detection: the next update starts afresh):
+
+    >>> adwin = ADWIN()
+    >>> first = next(i for i, x in enumerate(stream) if adwin.update(x))
+    >>> change = adwin.last_change_
+    >>> first, change.rows_after, round(change.mean_before, 2), round(change.mean_after, 2)
+    (1023, 32, 0.47, 4.5)
     """
 
     def __init__(
@@ -235,6 +268,7 @@ class ADWIN(DriftDetector):
         self.total_ = 0.0
         self.variance_ = 0.0  # sum of squared deviations over the window
         self.n_detections_ = 0
+        self.last_change_: StreamChange | None = None
 
     @property
     def width(self) -> int:
@@ -309,6 +343,7 @@ class ADWIN(DriftDetector):
     def _detect(self) -> bool:
         if self.n_ % self.clock != 0 or self.width_ <= self.grace_period:
             return False
+        width_before, total_before = self.width_, self.total_
         detected = False
         shrink = True
         while shrink:
@@ -343,6 +378,13 @@ class ADWIN(DriftDetector):
                     break
         if detected:
             self.n_detections_ += 1
+            dropped = width_before - self.width_
+            self.last_change_ = StreamChange(
+                n=self.n_,
+                rows_after=int(self.width_),
+                mean_before=(total_before - self.total_) / dropped,
+                mean_after=self.estimation,
+            )
         return detected
 
 

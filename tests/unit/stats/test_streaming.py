@@ -127,3 +127,25 @@ def test_bad_input_names_the_problem() -> None:
         ADWIN(clock=0)
     with pytest.raises(ValueError, match="warning_threshold <= drift_threshold"):
         DDM(warning_threshold=4.0, drift_threshold=3.0)
+
+
+def test_adwin_last_change_locates_the_cut_near_the_true_change():
+    from autopilot.stats.streaming import StreamChange
+
+    rng = np.random.default_rng(7)
+    for seed_shift in range(5):
+        errors = np.concatenate([rng.random(3000) < 0.1, rng.random(2000) < 0.35]).astype(float)
+        adwin = ADWIN()
+        hit = next(i for i, x in enumerate(errors) if adwin.update(x))
+        change = adwin.last_change_
+        assert isinstance(change, StreamChange)
+        assert change.n == hit + 1
+        since = hit + 1 - 3000  # true rows since the change at detection
+        assert since > 0
+        # the kept window holds every post-change row (whole buckets: it may keep old ones)
+        assert change.rows_after >= since, (seed_shift, since, change)
+        assert change.rows_after < change.n
+        assert abs(change.mean_before - 0.1) < 0.03
+        assert change.mean_after > change.mean_before
+        adwin.update(0.0)  # the next update starts afresh
+        assert adwin.last_change_ is None

@@ -1,0 +1,57 @@
+"""Least-squares change point: agrees with a brute-force l2 search, finds real shifts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autopilot.stats import mean_shift_point
+
+
+def _brute_force(x: np.ndarray, min_size: int) -> int:
+    # the split minimising the within-segment sum of squares, by definition
+    costs = []
+    for k in range(min_size, len(x) - min_size + 1):
+        a, b = x[:k], x[k:]
+        costs.append((((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum(), k))
+    best = min(c for c, _ in costs)
+    return min(k for c, k in costs if np.isclose(c, best, rtol=0, atol=1e-9))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_matches_brute_force_least_squares(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(20, 200))
+    x = rng.normal(size=n) + (np.arange(n) >= rng.integers(1, n)) * rng.normal(0, 2)
+    if seed % 3 == 0:
+        x = (rng.random(n) < 0.3).astype(float)  # 0/1 error streams too
+    min_size = int(rng.integers(1, 6))
+    cp = mean_shift_point(x, min_size=min_size)
+    assert cp.index == _brute_force(x, min_size)
+    assert cp.mean_before == pytest.approx(x[:cp.index].mean(), rel=1e-12)
+    assert cp.mean_after == pytest.approx(x[cp.index:].mean(), rel=1e-12)
+
+
+def test_locates_error_rate_shift_within_a_few_percent():
+    rng = np.random.default_rng(3)
+    misses = []
+    for _ in range(200):
+        x = np.concatenate([rng.random(700) < 0.12, rng.random(300) < 0.35]).astype(float)
+        misses.append(abs(mean_shift_point(x, min_size=20).index - 700))
+    assert np.median(misses) <= 10
+    assert np.mean(np.array(misses) <= 50) >= 0.95
+
+
+def test_constant_series_has_zero_statistic():
+    cp = mean_shift_point(np.ones(50), min_size=5)
+    assert cp.statistic == 0.0 and cp.index == 5
+
+
+@pytest.mark.parametrize(("x", "min_size", "message"), [
+    ([1.0, 2.0, 3.0], 2, "at least 2 \\* min_size"),
+    ([1.0, float("nan"), 3.0, 4.0], 1, "NaN"),
+    ([1.0, 2.0], 0, "min_size"),
+])
+def test_bad_input_is_named(x, min_size, message):
+    with pytest.raises(ValueError, match=message):
+        mean_shift_point(x, min_size=min_size)
