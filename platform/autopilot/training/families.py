@@ -9,7 +9,7 @@ The search space is conditional: a configuration is a family name plus the
 hyperparameters *of that family*, so ``C`` is only ever sampled for families
 that have it. Spaces are small frozen dataclasses (:class:`Float`, :class:`Int`,
 :class:`Choice`) sampled with a :class:`numpy.random.Generator`; the AutoML
-searcher (``autopilot.training.automl``) draws fresh points with
+searcher (``autopilot.training.automl.search``) draws fresh points with
 :func:`sample_params` and refines good ones with :func:`perturb_params`.
 Every value is a JSON scalar (hidden-layer sizes are strings such as
 ``"64-32"``), so configurations log to MLflow and round-trip through JSON.

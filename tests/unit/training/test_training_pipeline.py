@@ -12,7 +12,8 @@ from autopilot.config import AutopilotConfig
 from autopilot.errors import ConfigError, DataError
 from autopilot.registry import InMemoryRegistry, Lineage
 from autopilot.schema import Column, FeatureSchema
-from autopilot.training.automl import FamilySearcher, _warm_points, make_folds
+from autopilot.training.automl import FamilySearcher, make_folds
+from autopilot.training.automl.search import warm_points
 from autopilot.training.pipeline import champion_config, evaluate, train_and_register
 
 
@@ -105,10 +106,10 @@ def test_champion_config_for_warm_start(registry):
 
 def test_warm_points_filter_stale_params_and_expand_ensembles():
     fams = ("logistic", "hist_gb")
-    assert _warm_points(
+    assert warm_points(
         {"family": "logistic", "params": {"C": 3.0, "old": 1}}, fams, "classification"
     ) == [{"family": "logistic", "params": {"C": 3.0}}]
-    assert _warm_points({"family": "knn", "params": {}}, fams, "classification") == []
+    assert warm_points({"family": "knn", "params": {}}, fams, "classification") == []
     ens = {
         "family": "ensemble",
         "params": {
@@ -118,7 +119,7 @@ def test_warm_points_filter_stale_params_and_expand_ensembles():
             ]
         },
     }
-    assert _warm_points(ens, fams, "classification") == [
+    assert warm_points(ens, fams, "classification") == [
         {"family": "logistic", "params": {"C": 1.0}}
     ]
 
@@ -228,7 +229,8 @@ def test_ensemble_cv_from_out_of_fold_predictions_equals_fold_wise_soft_voting()
     from sklearn.base import clone
     from sklearn.datasets import make_classification
 
-    from autopilot.training.automl import _build_ensemble, _ensemble_candidate, _Trial
+    from autopilot.training.automl.ensemble import build_ensemble, ensemble_candidate
+    from autopilot.training.automl.trials import Trial
     from autopilot.training.families import build_pipeline
     from autopilot.training.metrics import score
 
@@ -244,12 +246,12 @@ def test_ensemble_cv_from_out_of_fold_predictions_equals_fold_wise_soft_voting()
             oof[te] = (
                 build_pipeline(fam, {}, schema).fit(X.iloc[tr], y[tr]).predict_proba(X.iloc[te])
             )
-        trials.append(_Trial(fam, fam, {}, [cv] * 3, [0.1], "complete", "", oof))
-    members, scores = _ensemble_candidate(
+        trials.append(Trial(fam, fam, {}, [cv] * 3, [0.1], "complete", "", oof))
+    members, scores = ensemble_candidate(
         trials, k=2, metric="roc_auc", y=y, folds=folds, task="classification", classes=classes
     )
     assert [m.family for m in members] == ["logistic", "hist_gb"]  # the top two by CV
-    vote = _build_ensemble(members, schema, "classification", seed=0)
+    vote = build_ensemble(members, schema, "classification", seed=0)
     direct = [
         score(
             "roc_auc",
