@@ -177,6 +177,11 @@ class PerformanceTrigger(_Section):
     absolute_floor: float | None = None
     min_labels: int = Field(default=200, ge=1)
     use_estimate: bool = True  # label-free estimate stands in while labels are too few
+    # ADWIN on the champion's labelled error stream: fire when it finds a change that made
+    # the metric worse by relative_drop, then retrain on the rows after the located change
+    # once there are min_rows_after_change of them (fewer: wait for them).
+    streaming: bool = True
+    min_rows_after_change: int = Field(default=300, ge=1)
 
 
 class ScheduleTrigger(_Section):

@@ -66,6 +66,7 @@ from autopilot.policy.types import (
     GateEvidence,
     ManualCommand,
     ModelState,
+    StreamAlarm,
 )
 from autopilot.routing import CONTROLLER_ACTOR, NAMESPACE, Arm, RoutingTable
 
@@ -575,7 +576,12 @@ class ControllerCore:
                     kw["estimated_value"] = float(est["estimated_accuracy"])
             mv = loaded.version
             base = mv.lineage.metrics.get(metric)
+            # a re-baseline replaced the holdout score with a live measurement
+            anchored = self.journal.load_state(name, f"baseline:{champ}")
+            if anchored is not None:
+                base = anchored
             kw["baseline_value"] = None if base is None else float(base)
+            kw["error_change"] = self._error_change(name, champ)
             kw["model_age_s"] = max(0.0, now - float(mv.created_at))
             kw["new_labels"] = int(self.monitor.label_count(name, since=float(mv.created_at)))
             kw["labels_per_day"] = float(self.monitor.label_count(name, since=now - 86400.0))
@@ -596,6 +602,18 @@ class ControllerCore:
         if m.commands:  # taken last, so a failure above does not lose the command
             kw["command"] = m.commands.popleft()
         return Evidence(model=name, now=now, **kw)
+
+    def _error_change(self, name: str, champ: str) -> StreamAlarm | None:
+        """The located change in the champion's error stream, unless already acted on."""
+        found = self.monitor.error_change(name, champ)
+        if found is None:
+            return None
+        # after a restart the monitor re-reads the stream and finds acted-on changes again
+        acted = self.journal.load_state(name, f"change_acted:{champ}")
+        if acted is not None and float(found["at"]) <= float(acted):
+            return None
+        return StreamAlarm(str(found["detector"]), float(found["at"]), int(found["rows_since"]),
+                           float(found["before"]), float(found["after"]))
 
     def _arms(self, m: _Managed, now: float) -> dict[str, ArmStats]:
         st = m.state
@@ -643,6 +661,11 @@ class ControllerCore:
         reg = self.registry(name)
         if d.action == "retrain":
             self._launch(m, d, ev)
+            if ev.error_change is not None and old.champion is not None:
+                # acted on: the next alarm must be a new change
+                self.journal.save_state(name, f"change_acted:{old.champion}",
+                                        ev.error_change.at)
+                self.monitor.reset_detectors(name, old.champion)
         elif d.action in ("abort", "validate") or (
                 old.phase == "training" and new.phase != "training"):
             if m.training is not None and m.training.journal_id is not None:
@@ -671,7 +694,10 @@ class ControllerCore:
         if gone is not None and gone != new.challenger and gone != new.champion:
             self._archive(reg, name, gone)
         if d.action == "archive_candidate" and d.rebaseline and new.champion is not None:
-            m.note = self._rebaseline(name, new.champion)
+            m.note = self._rebaseline(name, new.champion,
+                                      m.cfg.policy.triggers.drift.min_rows)
+            if d.baseline is not None:
+                self.journal.save_state(name, f"baseline:{new.champion}", d.baseline)
         # ... then a new challenger.
         if new.challenger is not None and new.challenger != old.challenger:
             reg.set_alias(name, "challenger", new.challenger)
@@ -705,10 +731,15 @@ class ControllerCore:
         if reg.get(name, version).status not in ("archived", "production"):
             reg.transition(name, version, "archived")
 
-    def _rebaseline(self, name: str, champion: str) -> str:
-        """Accept the drift the champion held up on: re-fit its reference on the recent window."""
+    def _rebaseline(self, name: str, champion: str, rows: int) -> str:
+        """Accept the drift the champion held up on: re-fit its reference on the newest rows.
+
+        The newest ``rows`` only (the drift trigger's ``min_rows``): the window behind
+        the drift report still holds rows from before the shift, and a reference
+        fitted on them reads the shifted rows that replace them as drift again.
+        """
         try:
-            done = self.monitor.rebaseline(name, champion)
+            done = self.monitor.rebaseline(name, champion, rows=rows)
         except (ControlError, ValueError) as exc:
             # The archive stands either way; the drift trigger merely fires again.
             return f"re-baseline of champion {champion} failed: {type(exc).__name__}: {exc}"
@@ -723,7 +754,9 @@ class ControllerCore:
         trigger = d.trigger or "manual"
         state_dir = cfg.resolved_state_dir()
         ccfg = cfg.controller
-        frame = self.monitor.labelled_frame(name, limit=ccfg.retrain_rows)
+        # after a located change, the rows since it only (d.train_since): older rows teach
+        # the concept that no longer holds
+        frame = self.monitor.labelled_frame(name, since=d.train_since, limit=ccfg.retrain_rows)
         time_col = cfg.data.time_column
         if time_col and time_col not in frame.columns:
             # Requests carry features only; the prediction time orders the window instead.

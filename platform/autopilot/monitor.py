@@ -105,6 +105,10 @@ CREATE TABLE IF NOT EXISTS refs (
     profile TEXT NOT NULL,
     PRIMARY KEY (model, version)
 );
+CREATE TABLE IF NOT EXISTS ref_since (
+    model TEXT NOT NULL, version TEXT NOT NULL, since REAL NOT NULL,
+    PRIMARY KEY (model, version)
+);
 CREATE TABLE IF NOT EXISTS replayed (
     path TEXT PRIMARY KEY,
     offset INTEGER NOT NULL
@@ -242,6 +246,10 @@ class MonitorStore:
         self._detectors: dict[tuple[str, str], dict[str, Any]] = {}
         self._det_n: dict[tuple[str, str], int] = {}
         self._det_fired: dict[tuple[str, str], dict[str, int]] = {}
+        # where the last ADWIN alarm on a version's error stream located the change
+        self._det_change: dict[tuple[str, str], dict[str, Any]] = {}
+        # drift is judged on rows from here on after a re-baseline (the new reference's start)
+        self._ref_since: dict[tuple[str, str], float] = {}
         self.rejected = 0
         self._load()
 
@@ -315,6 +323,8 @@ class MonitorStore:
         """Rebuild models, windows and detectors from SQLite after a restart."""
         for model, task, classes, target in self._conn.execute("SELECT * FROM models"):
             self._models[model] = _ModelInfo(task, tuple(json.loads(classes)), target)
+        for model, version, since in self._conn.execute("SELECT * FROM ref_since"):
+            self._ref_since[(model, version)] = float(since)
         pairs = self._conn.execute("SELECT DISTINCT model, version FROM predictions").fetchall()
         for model, version in pairs:
             rows = self._conn.execute(
@@ -516,8 +526,26 @@ class MonitorStore:
         x = 1.0 - row.score if self._task(model) == "classification" else -row.score
         self._det_n[key] += 1
         for name, det in dets.items():
-            if det.update(x) and name not in self._det_fired[key]:
+            if not det.update(x):
+                continue
+            if name not in self._det_fired[key]:
                 self._det_fired[key][name] = self._det_n[key]
+            if name == "adwin":
+                self._locate_change(key, self._det_n[key])
+
+    def _locate_change(self, key: tuple[str, str], fed: int) -> None:
+        """Where the error stream ADWIN just flagged changed (least squares on the scores)."""
+        from autopilot.stats import mean_shift_point
+
+        rows = [r for r in self._windows.get(key, ()) if r.score is not None
+                and not r.shadow and not r.error]
+        rows = rows[-fed:]  # the stream this detector judged since its last reset
+        if len(rows) < 2:
+            return
+        cp = mean_shift_point([r.score for r in rows], min_size=min(20, len(rows) // 2))
+        # latest wins: a second alarm is a change after the first one
+        self._det_change[key] = {"detector": "adwin", "at": float(rows[cp.index].ts),
+                                 "before": cp.mean_before, "after": cp.mean_after}
 
     def _rows(self, model: str, version: str, *, include_shadow: bool = True) -> list[_Row]:
         win = self._windows.get((model, str(version)), deque())
@@ -559,10 +587,17 @@ class MonitorStore:
                 )
             return int(row.fetchone()[0])
 
-    def feature_frame(self, model: str, version: str, *, last: int | None = None) -> pd.DataFrame:
-        """Features of the version's in-memory window (served and shadow rows)."""
+    def feature_frame(
+        self, model: str, version: str, *, last: int | None = None, since: float | None = None
+    ) -> pd.DataFrame:
+        """Features of the version's in-memory window (served and shadow rows).
+
+        ``since`` keeps rows at or after that time; ``last`` then the newest ``last``.
+        """
         with self._lock:
             rows = self._rows(model, version)
+        if since is not None:
+            rows = [r for r in rows if r.ts >= since]
         if last is not None:
             rows = rows[-last:]
         return pd.DataFrame([r.features for r in rows])
@@ -580,7 +615,7 @@ class MonitorStore:
         profile = self._reference(model, version)
         if profile is None:
             return None
-        frame = self.feature_frame(model, version)
+        frame = self.feature_frame(model, version, since=self._ref_since.get((model, version)))
         if len(frame) < min_rows or len(frame) == 0:
             return None
         return profile.compare(frame)
@@ -598,7 +633,9 @@ class MonitorStore:
             Whose reference to replace (it must have one).
         rows : int, optional
             Fit on the newest ``rows`` rows of the window (default: the whole
-            window, the rows :meth:`drift_report` compares).
+            window, the rows :meth:`drift_report` compares). From then on
+            :meth:`drift_report` compares only rows from the first of these on:
+            rows from before the shift would read as drift against the new reference.
 
         Returns
         -------
@@ -613,7 +650,10 @@ class MonitorStore:
         if old is None:
             raise ControlError(f"model {model!r} version {version!r} has no reference profile "
                                "to re-baseline")
-        frame = self.feature_frame(model, version, last=None if rows is None else int(rows))
+        with self._lock:
+            window = self._rows(model, version)
+        window = window if rows is None else window[-int(rows):]
+        frame = pd.DataFrame([r.features for r in window])
         cols = list(old.columns)
         missing = [c for c in cols if c not in frame.columns]
         if len(frame) == 0 or missing:
@@ -622,6 +662,12 @@ class MonitorStore:
         profile = ReferenceProfile.fit(frame[cols], {f.name: f.kind for f in old.features},
                                        bins=old.bins, max_sorted=old.max_sorted)
         self.set_reference(model, version, profile.to_dict())  # the dict form is durable
+        since = float(window[0].ts)
+        with self._lock:
+            self._conn.execute("INSERT OR REPLACE INTO ref_since (model, version, since)"
+                               " VALUES (?,?,?)", (model, str(version), since))
+            self._conn.commit()
+            self._ref_since[(model, str(version))] = since
         return {"model": model, "version": str(version), "rows": len(frame),
                 "previous_rows": int(old.n_rows)}
 
@@ -765,6 +811,29 @@ class MonitorStore:
                 del self._detectors[key]
                 self._det_fired.pop(key, None)
                 self._det_n.pop(key, None)
+                self._det_change.pop(key, None)
+
+    def error_change(self, model: str, version: str) -> dict[str, Any] | None:
+        """The last change ADWIN found in the version's labelled error stream, located.
+
+        Returns None when none was found since :meth:`reset_detectors`, else a
+        dict: ``detector``; ``at``, the time of the first labelled row after the
+        change (least-squares location, :func:`autopilot.stats.mean_shift_point`);
+        ``before`` / ``after``, the mean online score on each side (accuracy for
+        classifiers, minus the absolute error for regressors); ``rows_since``,
+        labelled requests of any version at or after ``at`` (what a retrain on
+        the rows after the change would get).
+        """
+        with self._lock:
+            found = self._det_change.get((model, str(version)))
+            if found is None:
+                return None
+            n = self._conn.execute(
+                "SELECT COUNT(DISTINCT p.request_id) FROM predictions p JOIN labels l"
+                " ON l.model = p.model AND l.request_id = p.request_id"
+                " WHERE p.model = ? AND p.shadow = 0 AND p.error IS NULL AND p.ts >= ?",
+                (model, found["at"])).fetchone()[0]
+        return {**found, "rows_since": int(n)}
 
     def traffic(self, model: str, since: float | None = None) -> dict[str, dict[str, int]]:
         """Stored requests per version: ``{version: {"served", "shadow", "errors"}}``."""

@@ -239,6 +239,7 @@ class _Model:
     baseline: float  # validation metric at training time
     train_end: int  # first row after its training window
     reference: Any  # stats.ReferenceProfile of its training features, or None
+    reference_from: int = 0  # first row of a re-baselined reference's window
 
 
 class _Trainer:
@@ -400,8 +401,8 @@ class _Replay:
     def clock(self, row: int) -> float:
         return float(self.t[min(row, len(self.t) - 1)])
 
-    def train(self, trainer: _Trainer, end: int, version: str) -> _Model:
-        start = max(0, end - self.s.train_rows)
+    def train(self, trainer: _Trainer, end: int, version: str, since: int = 0) -> _Model:
+        start = max(0, since, end - self.s.train_rows)
         Xw, yw = self.X.iloc[start:end], self.y[start:end]
         if not _fittable(yw, self.schema):
             # a window holding one class only: widen it back to the start of history
@@ -409,6 +410,10 @@ class _Replay:
             Xw, yw = self.X.iloc[:end], self.y[:end]
         pipe, family, baseline = trainer.fit(Xw, yw)
         return _Model(version, pipe, family, baseline, end, _profile(Xw, self.schema))
+
+    def first_row_at(self, t: float) -> int:
+        """Index of the first row whose clock is at or after ``t``."""
+        return int(np.searchsorted(self.t, t, side="left"))
 
     def per_row(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         """Per-row online score: 1/0 correct, or minus squared error for regression."""
@@ -464,7 +469,8 @@ def _run_static(replay: _Replay, every: int | None, name: str) -> StrategyResult
 
 def _run_autopilot(replay: _Replay) -> StrategyResult:
     from autopilot.policy import decide, next_state
-    from autopilot.policy.types import ArmStats, Evidence, GateEvidence, ModelState
+    from autopilot.policy.types import ArmStats, Evidence, GateEvidence, ModelState, StreamAlarm
+    from autopilot.stats import ADWIN, mean_shift_point
 
     s = replay.s
     n = len(replay.y)
@@ -484,6 +490,25 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
     next_version = 2
 
     shadow_score: dict[str, np.ndarray] = {}  # per-row score of mirrored (shadow) traffic
+    # The monitor's ADWIN on the champion's labelled error stream, and where the last change
+    # it found was located (what the controller reads as Evidence.error_change).
+    adwin, adwin_rows, adwin_for = ADWIN(), [], "1"
+    fed_upto = replay.warmup
+    change: tuple[int, float, float] | None = None  # (first row after, score before, after)
+
+    def feed_adwin(upto: int) -> None:
+        nonlocal change, fed_upto
+        for i in range(fed_upto, upto):
+            if served_by[i] != adwin_for:
+                continue
+            adwin_rows.append(i)
+            if adwin.update(-row_score[i] if replay.metric != "accuracy" else 1.0 - row_score[i]):
+                # locate it on the stream ADWIN judged (capped: the change is recent)
+                rows = np.asarray(adwin_rows[-5 * s.window_rows:])
+                cp = mean_shift_point(row_score[rows], min_size=min(20, len(rows) // 2))
+                change = (int(rows[cp.index]), cp.mean_before, cp.mean_after)
+                adwin_rows.clear()
+        fed_upto = max(fed_upto, upto)
 
     def arm_stats(version: str, upto: int) -> ArmStats:
         lo = canary_start_row
@@ -538,8 +563,17 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
         if mine.sum() > 0:
             metric_value = _metric(replay.metric, replay.y[lo:known][mine],
                                    preds[lo:known][mine])
-        dlo = max(replay.warmup, row - s.window_rows)
+        # after a re-baseline only rows from the new reference's own window on are compared
+        dlo = max(replay.warmup, row - s.window_rows, champ.reference_from)
         drift = champ.reference.compare(replay.X.iloc[dlo:row])
+        if adwin_for != champ.version:  # a new champion: its own detector, from scratch
+            adwin, adwin_for, change = ADWIN(), champ.version, None
+            adwin_rows.clear()
+        feed_adwin(known)
+        error_change = None
+        if change is not None:
+            error_change = StreamAlarm("adwin", replay.clock(change[0]), known - change[0],
+                                       change[1], change[2])
         ev_kwargs: dict[str, Any] = {
             "model": replay.model_name, "now": now,
             "drift_severity": drift.severity,
@@ -550,6 +584,7 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
             "metric_value": metric_value,
             "metric_labels": int(mine.sum()),
             "baseline_value": champ.baseline,
+            "error_change": error_change,
             "new_labels": int(max(0, known - champ.train_end)),
             "model_age_s": now - replay.clock(champ.train_end - 1),
             "running_trainings": 1 if state.phase == "training" else 0,
@@ -581,8 +616,13 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
         if act == "retrain":
             version = str(next_version)
             next_version += 1
+            since = 0 if decision.train_since is None else replay.first_row_at(
+                decision.train_since)
+            change = None  # acted on: the controller resets the detectors when it retrains
+            adwin = ADWIN()
+            adwin_rows.clear()
             try:
-                models[version] = replay.train(trainer, known, version)
+                models[version] = replay.train(trainer, known, version, since)
                 retrains += 1
                 pending = {"training_status": "succeeded", "candidate": version}
             except (ValueError, AutopilotError) as exc:
@@ -590,7 +630,13 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
         elif act == "archive_candidate" and decision.rebaseline:
             # The champion held up on the drifted window: accept the drift (the controller's
             # MonitorStore.rebaseline), on the same window the drift report just compared.
-            champ.reference = _profile(replay.X.iloc[dlo:row], replay.schema)
+            # Newest drift.min_rows rows only: the window behind the drift report still holds
+            # rows from before the shift, and a reference fitted on them fires again.
+            rlo = max(dlo, row - replay.policy.triggers.drift.min_rows)
+            champ.reference = _profile(replay.X.iloc[rlo:row], replay.schema)
+            champ.reference_from = rlo
+            if decision.baseline is not None:
+                champ.baseline = decision.baseline
         elif act == "start_canary":
             canary_start_row = row
         elif act == "promote":

@@ -110,6 +110,7 @@ class _Rig:
         self.journal = journal or Journal(tmp_path / "journal.db")
         self.notes = _Notes()
         self.trainer = trainer
+        self.requests: list[RetrainRequest] = []
         self.launcher = LocalLauncher(self._train)
         self.base = _data(self.rng, 1000)
         if registry is None:
@@ -129,6 +130,7 @@ class _Rig:
         return core
 
     def _train(self, req: RetrainRequest) -> str:
+        self.requests.append(req)
         frame = pd.read_parquet(req.data_path)
         y = frame["y"].astype(int)
         if self.trainer == "fail":
@@ -140,7 +142,7 @@ class _Rig:
                          parent=req.parent_version)
 
     def serve(self, n: int, *, shift: float = 0.0, erroring: str | None = None,
-              label: bool = True) -> None:
+              label: bool = True, flip: bool = False) -> None:
         """Route ``n`` requests by the core's table, predict, record, and label them."""
         table = RoutingTable.from_dict(self.core.routing_table(NAME))
         frame = _data(self.rng, n, shift)
@@ -163,7 +165,8 @@ class _Rig:
             v = answer[i]  # the breaker's fallback (champion) answers an erroring arm
             records.append(self._record(rid, v, feats, int(preds[v][i]), ts))
             self.served[v] = self.served.get(v, 0) + 1
-            labels.append({"request_id": rid, "model": NAME, "label": int(frame["y"].iloc[i]),
+            y = int(frame["y"].iloc[i])
+            labels.append({"request_id": rid, "model": NAME, "label": 1 - y if flip else y,
                            "ts": ts + 1})
         assert self.monitor.ingest(records) == len(records)
         if label:
@@ -492,7 +495,7 @@ def test_drift_the_champion_holds_up_on_is_accepted_once(tmp_path: Path) -> None
     assert rig.tick() == "archive_candidate"
     entry = rig.journal.query(model=NAME, action="archive_candidate")[-1]
     assert entry.numbers["rebaseline"] is True
-    assert "re-baselined on 400 recent rows" in entry.outcome
+    assert "re-baselined on 100 recent rows" in entry.outcome
     assert rig.registry.get(NAME, "2").status == "archived"
     assert not rig.monitor.drift_report(NAME, "1").drifted
     # Same shifted traffic at the next allowed time (guards.min_interval_s is 0): no retrain.
@@ -505,3 +508,29 @@ def test_drift_the_champion_holds_up_on_is_accepted_once(tmp_path: Path) -> None
     assert rig.tick() == "retrain"
     reasons = rig.journal.query(model=NAME, action="retrain")[-1].reasons
     assert any(r.startswith("drift severity") for r in reasons), reasons
+
+
+def test_concept_change_retrains_on_the_rows_after_it(tmp_path: Path) -> None:
+    # Labels flip (a concept drift: the inputs look the same). ADWIN on the champion's
+    # errors finds it, the change is located, and the retrain learns from the rows after it.
+    cfg = _cfg(tmp_path, triggers={"performance": {"min_labels": 50,
+                                                   "min_rows_after_change": 150}})
+    rig = _Rig(tmp_path, cfg=cfg)
+    rig.serve(300)
+    assert rig.tick() == "none"
+    change_ts = rig.clock.t  # serve stamps rows from the clock on
+    rig.serve(100, flip=True)
+    assert rig.tick() == "hold"  # located, but fewer than 150 labelled rows after it
+    hold = rig.journal.query(model=NAME, action="hold")[-1]
+    assert any("waiting for 150 labelled rows after the change" in r for r in hold.reasons)
+    rig.serve(100, flip=True)
+    assert rig.tick() == "retrain"
+    entry = rig.journal.query(model=NAME, action="retrain")[-1]
+    since = entry.numbers["train_since"]
+    assert change_ts - 1.0 <= since <= change_ts + 0.05  # within 50 rows (1 ms apart)
+    assert any("since the change" in r for r in entry.reasons)
+    data = pd.read_parquet(rig.requests[-1].data_path)
+    assert 100 <= len(data) <= 200  # only rows after the change (less the gate holdout)
+    # acted on: the same change does not fire again, even for a restarted core
+    assert rig.monitor.error_change(NAME, "1") is None
+    assert rig.journal.load_state(NAME, "change_acted:1") == pytest.approx(since)

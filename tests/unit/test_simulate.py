@@ -141,3 +141,22 @@ def test_lasting_covariate_shift_is_accepted_not_retrained_forever() -> None:
     # Without the re-baseline the drift trigger fires at every guards.min_interval_s (200 s,
     # i.e. every 100 rows of the 3000 after the shift); with it, once per accepted shift.
     assert 1 <= len(drift_retrains) <= 2, drift_retrains
+
+
+def test_retrain_after_a_located_change_learns_from_the_rows_after_it() -> None:
+    # ADWIN on the champion's errors locates the flip at row 2000; the retrain waits for
+    # min_rows_after_change rows after it and trains on those only, so the candidate learns
+    # the new concept instead of a blend of both.
+    policy = QUICK_POLICY.model_copy(update={"triggers": QUICK_POLICY.triggers.model_copy(
+        update={"performance": QUICK_POLICY.triggers.performance.model_copy(
+            update={"min_rows_after_change": 250})})})
+    settings = SimulationSettings(families=("logistic",), tick_rows=100, train_rows=1000,
+                                  window_rows=600, warmup_rows=1000)
+    res = simulate(_history(), "y", settings, time_column="ts", policy=policy,
+                   change_rows=[2000])
+    auto = res.by_name("autopilot")
+    first = next(d for d in auto.decisions if d["action"] == "retrain")
+    assert any("since the change" in r for r in first["reasons"])
+    assert 2250 <= first["row"] <= 2700  # waited for 250 rows after it, not much longer
+    tail = [v for row, v in auto.curve if row > 3200]
+    assert np.mean(tail) > 0.85  # the new concept was learnt

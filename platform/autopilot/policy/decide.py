@@ -37,11 +37,19 @@ import numpy as np
 
 from autopilot.config import PolicyConfig
 from autopilot.policy.canary import judge_canary, start_weights, urgent_step
-from autopilot.policy.gate import run_gate
+from autopilot.policy.gate import metric_function, run_gate
 from autopilot.policy.guards import check_guards
 from autopilot.policy.rollback import champion_failure, instant_rollback, isolate_version
 from autopilot.policy.triggers import evaluate_triggers
-from autopilot.policy.types import Decision, Evidence, ManualCommand, ModelState
+from autopilot.policy.types import (
+    Decision,
+    Evidence,
+    GateResult,
+    ManualCommand,
+    ModelState,
+    StreamAlarm,
+    TriggerResult,
+)
 
 __all__ = ["HISTORY_LIMIT", "decide", "next_state"]
 
@@ -101,7 +109,89 @@ def decide(
         return _training(state, evidence, policy)
     if state.phase == "validating":
         return _validating(state, evidence, policy, rng)
+    moved = _regime_change_during_canary(state, evidence, policy)
+    if moved is not None:
+        return moved
     return judge_canary(state, evidence, policy.canary, rng)
+
+
+def _regime_change_during_canary(
+    state: ModelState, evidence: Evidence, policy: PolicyConfig
+) -> Decision | None:
+    """End the experiment when the champion's error stream changed after it began.
+
+    A canary compares two models under one data regime. When the champion's
+    labelled errors show a change located after the canary started (and as large
+    as the performance trigger acts on), both arms were trained before it: the
+    comparison no longer answers the question. The challenger is archived and the
+    champion serves alone; the performance trigger, steady again, retrains on the
+    rows after the change.
+    """
+    change = evidence.error_change
+    cfg = policy.triggers.performance
+    started = state.canary_started_at
+    if (change is None or not cfg.enabled or not cfg.streaming or started is None
+            or change.at < started or change.relative_drop < cfg.relative_drop
+            or state.champion is None or state.challenger is None):
+        return None
+    return Decision(
+        "archive_candidate",
+        (f"the data changed during the canary: {change.detector} found a change in champion "
+         f"{state.champion}'s labelled errors {change.rows_since} rows ago (online score "
+         f"{change.metric_before:.4g} -> {change.metric_after:.4g}, "
+         f"{change.relative_drop:+.1%} worse), after the canary began; both versions were "
+         "trained before it, so the experiment is ended and the champion serves alone",),
+        {"change_rows_since": float(change.rows_since),
+         "change_relative_drop": float(change.relative_drop)},
+        weights={state.champion: 1.0}, version=state.challenger)
+
+
+def _regime_change_during_canary(
+    state: ModelState, evidence: Evidence, policy: PolicyConfig
+) -> Decision | None:
+    """End the experiment when the champion's error stream changed after it began.
+
+    A canary compares two models under one data regime. When the champion's
+    labelled errors show a change located after the canary started (and as large
+    as the performance trigger acts on), both arms were trained before it: the
+    comparison no longer answers the question. The challenger is archived and the
+    champion serves alone; the performance trigger, steady again, retrains on the
+    rows after the change.
+    """
+    change = evidence.error_change
+    cfg = policy.triggers.performance
+    started = state.canary_started_at
+    if (change is None or not cfg.enabled or not cfg.streaming or started is None
+            or change.at < started or change.relative_drop < cfg.relative_drop
+            or state.champion is None or state.challenger is None):
+        return None
+    return Decision(
+        "archive_candidate",
+        (f"the data changed during the canary: {change.detector} found a change in champion "
+         f"{state.champion}'s labelled errors {change.rows_since} rows ago (online score "
+         f"{change.metric_before:.4g} -> {change.metric_after:.4g}, "
+         f"{change.relative_drop:+.1%} worse), after the canary began; both versions were "
+         "trained before it, so the experiment is ended and the champion serves alone",),
+        {"change_rows_since": float(change.rows_since),
+         "change_relative_drop": float(change.relative_drop)},
+        weights={state.champion: 1.0}, version=state.challenger)
+
+
+#: Labelled canary rows a challenger needs before its online accuracy replaces its
+#: holdout score as the performance baseline on promotion.
+LIVE_BASELINE_MIN_ROWS = 100
+
+
+def _with_live_baseline(state: ModelState, evidence: Evidence, d: Decision) -> Decision:
+    """On promotion, anchor the new champion's baseline to what its canary measured."""
+    if d.action != "promote" or evidence.metric_name != "accuracy" or d.version is None:
+        return d
+    arm = evidence.arms.get(d.version)
+    if arm is None or arm.labelled < LIVE_BASELINE_MIN_ROWS:
+        return d
+    return replace(d, baseline=arm.success_rate,
+                   reasons=(*d.reasons, f"performance baseline of {d.version} is now its canary "
+                            f"accuracy {arm.success_rate:.4g} ({arm.labelled} labelled rows)"))
 
 
 # ------------------------------------------------------------------------ phases
@@ -127,7 +217,32 @@ def _steady(state: ModelState, evidence: Evidence, policy: PolicyConfig) -> Deci
     if not guard.allowed:
         return Decision("hold", (*reasons, f"retrain blocked by guard {guard.guard}: "
                                  f"{guard.reason}"), numbers, trigger=fired[0].name)
+    change = _acted_on_change(evidence, policy, fired)
+    if change is not None:
+        # Rows before the change teach the old concept: learn from the rows after it only,
+        # once there are enough of them (the champion keeps serving meanwhile).
+        need = policy.triggers.performance.min_rows_after_change
+        numbers["change_rows_needed"] = float(need)
+        if change.rows_since < need:
+            return Decision("hold", (*reasons, f"waiting for {need} labelled rows after the "
+                                     f"change (have {change.rows_since}) to retrain on"),
+                            numbers, trigger=fired[0].name)
+        return Decision("retrain", (*reasons, f"training on the {change.rows_since} labelled "
+                                    "rows since the change"), numbers, trigger=fired[0].name,
+                        train_since=change.at)
     return Decision("retrain", reasons, numbers, trigger=fired[0].name)
+
+
+def _acted_on_change(
+    evidence: Evidence, policy: PolicyConfig, fired: list[TriggerResult]
+) -> StreamAlarm | None:
+    """The error-stream change behind a fired performance trigger, if it located one."""
+    cfg = policy.triggers.performance
+    change = evidence.error_change
+    if (change is None or not cfg.streaming or change.relative_drop < cfg.relative_drop
+            or not any(r.name == "performance" for r in fired)):
+        return None
+    return change
 
 
 def _training(state: ModelState, evidence: Evidence, policy: PolicyConfig) -> Decision:
@@ -171,41 +286,70 @@ def _validating(
                             numbers, weights={champ: 1.0}, version=cand)
         return Decision("hold", (res.reason,), numbers)
     if not res.passed:
-        if state.trigger == "drift":
-            # The champion holds up on the drifted data: accept the drift, or the unchanged
-            # reference fires the trigger again at every guards.min_interval_s.
-            return Decision("archive_candidate", (
-                f"offline gate failed: {res.reason}",
-                f"champion {champ} held up on the drifted window: its reference profile is "
-                "re-baselined to the recent window"), numbers, weights={champ: 1.0},
-                version=cand, rebaseline=True)
+        if state.trigger in ("drift", "performance"):
+            # The champion holds up against a model trained on the recent data: accept the
+            # recent window as the new normal, or the unchanged reference (or baseline) fires
+            # the trigger again at every guards.min_interval_s.
+            value = evidence.metric_value
+            anchored = value is not None and np.isfinite(value) and \
+                evidence.metric_labels >= policy.triggers.performance.min_labels
+            why = (f"champion {champ} held up on the recent window: its reference profile is "
+                   "re-baselined to it")
+            if anchored:
+                why += (f" and its performance baseline re-anchored to {evidence.metric_name} "
+                        f"{value:.4g} ({evidence.metric_labels} labels)")
+            return Decision("archive_candidate", (f"offline gate failed: {res.reason}", why),
+                            numbers, weights={champ: 1.0}, version=cand, rebaseline=True,
+                            baseline=float(value) if anchored and value is not None else None)
         return Decision("archive_candidate", (f"offline gate failed: {res.reason}",), numbers,
                         weights={champ: 1.0}, version=cand)
     mode = policy.canary.mode
     reasons = [f"offline gate passed: {res.reason}", f"starting {mode} canary"]
     step = 0
-    if state.trigger == "performance" and mode != "shadow":
-        # Urgent replacement: the champion fails against its own validation baseline and
-        # the candidate beat it offline, so every row left at steps[0] is served by the
-        # failing model. Guardrails and the sequential test still judge the challenger.
+    urgent = _urgency(state, evidence, policy, res) if mode != "shadow" else None
+    drop = _relative_drop(evidence)
+    if urgent is not None and state.trigger == "performance" and drop is not None:
+        numbers["champion_relative_drop"] = drop
+    if urgent is not None:
+        # Urgent replacement: the champion is failing, or the candidate beat it offline by
+        # as much as the performance trigger calls a failure, so every row left at steps[0]
+        # is served by the worse model. Guardrails and the sequential test still judge it.
         step = urgent_step(policy.canary)
         if step > 0:
             share = policy.canary.steps[step]
-            drop = _relative_drop(evidence)
-            seen = ("unknown" if drop is None else
-                    f"{drop:.1%} below its validation baseline {evidence.baseline_value:.4g} "
-                    f"({evidence.metric_name} {evidence.metric_value:.4g})")
-            if drop is not None:
-                numbers["champion_relative_drop"] = drop
             reasons.append(
-                f"urgent replacement: champion {champ} failed its performance check "
-                f"(now {seen}) and the candidate passed the gate (effect {res.effect:+.4g}); "
-                f"canary starts at step {step} ({share:.0%}) instead of "
-                f"{policy.canary.steps[0]:.0%}")
+                f"urgent replacement: {urgent}; canary starts at step {step} ({share:.0%}) "
+                f"instead of {policy.canary.steps[0]:.0%}")
     numbers["start_step"] = float(step)
     weights, shadow = start_weights(champ, cand, policy.canary, step)
     return Decision("start_canary", tuple(reasons),
                     numbers, weights=weights, shadow=shadow, version=cand, mode=mode)
+
+
+def _urgency(
+    state: ModelState, evidence: Evidence, policy: PolicyConfig, res: GateResult
+) -> str | None:
+    """Why the champion should not keep most traffic through a slow canary, or None."""
+    champ = state.champion
+    if state.trigger == "performance":
+        drop = _relative_drop(evidence)
+        seen = ("unknown" if drop is None else
+                f"{drop:.1%} below its baseline {evidence.baseline_value:.4g} "
+                f"({evidence.metric_name} {evidence.metric_value:.4g})")
+        return (f"champion {champ} failed its performance check (now {seen}) and the "
+                f"candidate passed the gate (effect {res.effect:+.4g})")
+    gate = evidence.gate
+    if gate is None:
+        return None
+    level = metric_function(gate.metric)(gate.y_true, gate.champion_pred)
+    if not np.isfinite(level) or level == 0:
+        return None
+    gain = res.effect / abs(level)
+    if gain >= policy.triggers.performance.relative_drop:
+        return (f"the candidate beat champion {champ} offline by {gain:.1%} of its "
+                f"{gate.metric} {level:.4g} (>= the performance trigger's "
+                f"{policy.triggers.performance.relative_drop:.1%})")
+    return None
 
 
 def _relative_drop(evidence: Evidence) -> float | None:

@@ -93,15 +93,36 @@ def drift_trigger(evidence: Evidence, cfg: DriftTrigger) -> TriggerResult:
 
 
 def performance_trigger(evidence: Evidence, cfg: PerformanceTrigger) -> TriggerResult:
-    """Fire on a relative drop from the validation baseline, or below an absolute floor.
+    """Fire when the champion's performance dropped by ``cfg.relative_drop`` or more.
 
-    The drop is ``(baseline - value) / |baseline|`` for metrics where higher is
-    better (sign reversed otherwise). Needs ``cfg.min_labels`` labelled rows;
-    with fewer, and ``cfg.use_estimate``, the label-free estimate stands in.
+    Two views, either fires:
+
+    - *window*: the metric on recent labelled rows against the validation
+      baseline, ``(baseline - value) / |baseline|`` for metrics where higher is
+      better (sign reversed otherwise), or below ``cfg.absolute_floor``. Needs
+      ``cfg.min_labels`` labelled rows; with fewer, and ``cfg.use_estimate``, the
+      label-free estimate stands in.
+    - *stream* (``cfg.streaming``): ADWIN found a change in the champion's
+      labelled error stream (:attr:`Evidence.error_change`) and the online metric
+      after the located change is ``cfg.relative_drop`` worse than before it.
+      Live before-and-after numbers on the same traffic: no holdout optimism,
+      and the change point tells the retrain which rows to learn from.
     """
     name = "performance"
     if not cfg.enabled:
         return _off(name)
+    window = _window_drop(evidence, cfg)
+    stream = _stream_drop(evidence, cfg)
+    numbers = {**window.numbers, **stream.numbers}
+    fired = [r for r in (window, stream) if r.fired]
+    if fired:
+        return TriggerResult(name, True, "; ".join(r.reason for r in fired), numbers, True)
+    reason = window.reason if not stream.reason else f"{window.reason}; {stream.reason}"
+    return TriggerResult(name, False, reason, numbers, True)
+
+
+def _window_drop(evidence: Evidence, cfg: PerformanceTrigger) -> TriggerResult:
+    name = "performance"
     value = evidence.metric_value
     source = "labelled"
     numbers: dict[str, float] = {
@@ -145,6 +166,25 @@ def performance_trigger(evidence: Evidence, cfg: PerformanceTrigger) -> TriggerR
         return TriggerResult(name, True, reason, numbers, True)
     reason = f"{source} {metric} {value:.4g} within {cfg.relative_drop:.1%} of baseline {base:.4g}"
     return TriggerResult(name, False, reason, numbers, True)
+
+
+def _stream_drop(evidence: Evidence, cfg: PerformanceTrigger) -> TriggerResult:
+    change = evidence.error_change
+    if not cfg.streaming or change is None:
+        return TriggerResult("performance", False, "", {}, True)
+    drop = change.relative_drop
+    numbers = {"change_rows_since": float(change.rows_since),
+               "change_before": float(change.metric_before),
+               "change_after": float(change.metric_after),
+               "change_relative_drop": float(drop)}
+    what = (f"{change.detector} found a change in the labelled error stream "
+            f"{change.rows_since} labelled rows ago: online score {change.metric_before:.4g} "
+            f"-> {change.metric_after:.4g} ({drop:+.1%} worse")
+    if drop >= cfg.relative_drop:
+        return TriggerResult("performance", True, f"{what}, threshold {cfg.relative_drop:.1%})",
+                             numbers, True)
+    return TriggerResult("performance", False, f"{what}, under {cfg.relative_drop:.1%})",
+                         numbers, True)
 
 
 def _reference_time(state: ModelState, evidence: Evidence) -> float | None:

@@ -75,6 +75,7 @@ __all__ = [
     "ManualCommand",
     "ModelState",
     "Phase",
+    "StreamAlarm",
     "RollbackStrategy",
     "TrainingStatus",
     "TriggerResult",
@@ -156,6 +157,39 @@ class ArmStats:
 
 
 @dataclass(frozen=True)
+class StreamAlarm:
+    """A streaming detector found a change in the champion's labelled error stream.
+
+    The detector (ADWIN) says *that* the stream changed; the change is then
+    located by least squares (:func:`autopilot.stats.mean_shift_point`).
+
+    Attributes
+    ----------
+    detector : str
+        Detector that fired ("adwin").
+    at : float
+        Time of the first labelled row after the located change (the clock of
+        :attr:`Evidence.now`).
+    rows_since : int
+        Labelled rows at or after ``at`` (every version's, as a retrain would see them).
+    metric_before, metric_after : float
+        The online metric before and after the located change (accuracy for
+        classifiers; minus the mean absolute error for regressors: higher is better).
+    """
+
+    detector: str
+    at: float
+    rows_since: int
+    metric_before: float
+    metric_after: float
+
+    @property
+    def relative_drop(self) -> float:
+        """How much worse the metric got, relative to before (positive is worse)."""
+        return (self.metric_before - self.metric_after) / max(abs(self.metric_before), 1e-12)
+
+
+@dataclass(frozen=True)
 class GateEvidence:
     """Recent labelled rows scored by champion and candidate, for the offline gate.
 
@@ -217,6 +251,9 @@ class Evidence:
         Direction of the metric.
     estimated_value : float | None
         Label-free estimate of the metric (CBPE-like) while labels are missing.
+    error_change : StreamAlarm | None
+        A change the streaming detector found in the champion's labelled error
+        stream since the controller last acted on one.
     new_labels : int
         Labelled rows that arrived since the champion's training data was cut.
     labels_per_day : float | None
@@ -257,6 +294,7 @@ class Evidence:
     baseline_value: float | None = None
     higher_is_better: bool = True
     estimated_value: float | None = None
+    error_change: StreamAlarm | None = None
     new_labels: int = 0
     labels_per_day: float | None = None
     model_age_s: float | None = None
@@ -281,6 +319,7 @@ class Evidence:
             "weights": None if self.command.weights is None else dict(self.command.weights),
             "reason": self.command.reason,
         }
+        out["error_change"] = None if self.error_change is None else asdict(self.error_change)
         out["gate"] = None if self.gate is None else {
             "metric": self.gate.metric, "rows": int(len(self.gate.y_true))}
         return out
@@ -453,10 +492,21 @@ class Decision:
     alert : bool
         Notify people urgently (rollback, halt, fallback).
     rebaseline : bool
-        For ``archive_candidate``: the candidate came from a drift-triggered retrain
-        and the champion held up on the drifted window, so the drift is accepted:
-        re-fit the champion's reference profile on the recent window, so that the
-        same shift stops firing the drift trigger (a new shift still does).
+        For ``archive_candidate``: the candidate came from a drift- or
+        performance-triggered retrain and the champion held up against it on
+        fresh labelled rows, so the recent window is accepted as the new normal:
+        re-fit the champion's reference profile on it (the same shift stops firing
+        the drift trigger; a new shift still does) and re-anchor its performance
+        baseline to ``baseline``.
+    baseline : float | None
+        With ``rebaseline``: the champion's performance baseline from now on, its
+        metric on the recent window, replacing the validation score saved at
+        training time (a holdout of a few hundred rows is a noisy, often
+        optimistic yardstick). None: keep the current baseline.
+    train_since : float | None
+        For ``retrain``: train on labelled rows at or after this time only (the
+        located start of a change in the champion's error stream); None: the
+        controller's usual window of recent rows.
     """
 
     action: Action
@@ -471,6 +521,8 @@ class Decision:
     mode: str | None = None
     alert: bool = False
     rebaseline: bool = False
+    baseline: float | None = None
+    train_since: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (JSON-able) for the journal."""

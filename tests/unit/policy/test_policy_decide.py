@@ -164,12 +164,24 @@ def validating(**kw: Any) -> ModelState:
 
 
 def test_gate_pass_starts_the_canary(policy: PolicyConfig) -> None:
-    d = decide(validating(), ev(gate=gate_rows(0.75, 0.88)), policy)
+    # a significant but modest gain (under the performance trigger's 5 %) starts at steps[0]
+    gate = gate_rows(0.85, 0.88, n=4000)
+    d = decide(validating(), ev(gate=gate), policy)
     assert d.action == "start_canary" and d.version == "4" and d.mode == "split"
     assert d.weights == {"3": 0.95, "4": 0.05} and d.numbers["gate_p"] < 0.05
-    s = next_state(validating(), d, ev(gate=gate_rows(0.75, 0.88)))
+    assert not any("urgent" in r for r in d.reasons)
+    s = next_state(validating(), d, ev(gate=gate))
     assert s.phase == "canary" and s.step == 0 and s.canary_started_at == T0 and s.min_p == 1.0
     assert dict(s.weights) == {"3": 0.95, "4": 0.05} and not s.step_requests
+
+
+def test_a_large_offline_gain_starts_the_canary_urgently(policy: PolicyConfig) -> None:
+    # 0.75 -> 0.88 is a 17 % gain on the champion's own level: as far behind as the
+    # performance trigger calls failing, so the drift-triggered candidate starts at 50 %
+    d = decide(validating(trigger="drift"), ev(gate=gate_rows(0.75, 0.88)), policy)
+    assert d.action == "start_canary" and d.weights == {"3": 0.5, "4": 0.5}
+    assert any("beat champion 3 offline by" in r for r in d.reasons)
+    assert d.numbers["start_step"] == 2.0
 
 
 def test_gate_pass_in_shadow_mode_mirrors(make_policy: PolicyF) -> None:
@@ -362,7 +374,7 @@ def test_full_cycle_drift_to_promotion(policy: PolicyConfig) -> None:
     tick(ev(drift_severity="critical", drift_rows=5000))
     tick(ev(T0 + 60, training_status="running"))
     tick(ev(T0 + 120, training_status="succeeded", candidate="4"))
-    tick(ev(T0 + 130, gate=gate_rows(0.75, 0.88)))
+    tick(ev(T0 + 130, gate=gate_rows(0.85, 0.88, n=4000)))  # a modest gain: ramps from 5 %
     t = T0 + 140
     r = np.random.default_rng(0)
     req = np.zeros(2, dtype=int)

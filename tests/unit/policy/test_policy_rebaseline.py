@@ -1,4 +1,5 @@
-"""Accepting a lasting drift: a drift-triggered candidate that fails the gate re-baselines."""
+"""Accepting the new normal: a drift- or performance-triggered candidate that fails the gate
+re-baselines the champion (reference profile, and performance baseline when measured)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,25 @@ def test_drift_triggered_gate_reject_rebaselines(policy: PolicyConfig) -> None:
     assert (s.phase, s.champion, s.challenger) == ("steady", "3", None)
 
 
-@pytest.mark.parametrize("trigger", ["performance", "schedule", "manual", None])
+def test_performance_triggered_gate_reject_reanchors_the_baseline(policy: PolicyConfig) -> None:
+    # The champion's holdout said 0.94; live it does 0.87, and a retrain cannot beat it.
+    e = ev(gate=gate_rows(0.85, 0.84), metric_value=0.87, baseline_value=0.94,
+           metric_labels=1000)
+    d = decide(validating("performance"), e, policy)
+    assert d.action == "archive_candidate" and d.rebaseline is True
+    assert d.baseline == pytest.approx(0.87)
+    assert any("performance baseline re-anchored to accuracy 0.87" in r for r in d.reasons)
+    assert d.to_dict()["baseline"] == pytest.approx(0.87)
+
+
+def test_too_few_labels_rebaselines_the_profile_only(policy: PolicyConfig) -> None:
+    e = ev(gate=gate_rows(0.85, 0.84), metric_value=0.87, baseline_value=0.94,
+           metric_labels=policy.triggers.performance.min_labels - 1)
+    d = decide(validating("drift"), e, policy)
+    assert d.rebaseline is True and d.baseline is None
+
+
+@pytest.mark.parametrize("trigger", ["schedule", "manual", None])
 def test_other_triggers_gate_reject_does_not_rebaseline(trigger: str | None,
                                                         policy: PolicyConfig) -> None:
     d = decide(validating(trigger), ev(gate=gate_rows(0.85, 0.84)), policy)

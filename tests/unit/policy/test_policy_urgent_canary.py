@@ -1,4 +1,5 @@
-"""Urgent replacement: a performance-triggered candidate that passes the gate starts high."""
+"""Urgent replacement: a candidate that passes the gate starts high when the champion is
+failing (performance trigger) or the offline gain is as large as a failure."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def ev(now: float = T0, **kw: Any) -> Evidence:
     kw.setdefault("metric_value", 0.51)
     kw.setdefault("baseline_value", 0.86)
     kw.setdefault("metric_labels", 1000)
-    return Evidence(model="m", now=now, gate=gate_rows(0.51, 0.87), **kw)
+    kw.setdefault("gate", gate_rows(0.51, 0.87))
+    return Evidence(model="m", now=now, **kw)
 
 
 def test_performance_trigger_gate_pass_starts_at_half(policy: PolicyConfig) -> None:
@@ -30,7 +32,7 @@ def test_performance_trigger_gate_pass_starts_at_half(policy: PolicyConfig) -> N
     assert d.numbers["champion_relative_drop"] == pytest.approx((0.86 - 0.51) / 0.86)
     urgent = [r for r in d.reasons if r.startswith("urgent replacement")]
     assert len(urgent) == 1
-    assert "40.7% below its validation baseline 0.86" in urgent[0]
+    assert "40.7% below its baseline 0.86" in urgent[0]
     assert "step 2 (50%) instead of 5%" in urgent[0]
     # The stored state is at that step, so ramps and rollbacks continue from it.
     s = next_state(validating("performance"), d, ev())
@@ -62,13 +64,25 @@ def test_urgent_canary_promotes_from_the_start_step(policy: PolicyConfig) -> Non
 
 
 @pytest.mark.parametrize("trigger", ["drift", "schedule", "manual", "age", None])
-def test_other_triggers_start_at_first_step(trigger: str | None, policy: PolicyConfig) -> None:
-    d = decide(validating(trigger), ev(), policy)
+def test_other_triggers_with_a_modest_gain_start_at_first_step(
+        trigger: str | None, policy: PolicyConfig) -> None:
+    # significant (4,000 rows) but 3.5 % of the champion's level: under the 5 % trigger
+    e = ev(gate=gate_rows(0.85, 0.88, n=4000))
+    d = decide(validating(trigger), e, policy)
     assert d.action == "start_canary"
     assert d.weights == pytest.approx({"3": 0.95, "4": 0.05})
     assert d.numbers["start_step"] == 0.0
     assert not any(r.startswith("urgent replacement") for r in d.reasons)
-    assert next_state(validating(trigger), d, ev()).step == 0
+    assert next_state(validating(trigger), d, e).step == 0
+
+
+@pytest.mark.parametrize("trigger", ["drift", "schedule", "manual", "age", None])
+def test_other_triggers_with_a_failure_sized_gain_start_high(
+        trigger: str | None, policy: PolicyConfig) -> None:
+    d = decide(validating(trigger), ev(), policy)  # 0.51 -> 0.87 offline
+    assert d.weights == pytest.approx({"3": 0.5, "4": 0.5})
+    urgent = [r for r in d.reasons if r.startswith("urgent replacement")]
+    assert len(urgent) == 1 and "beat champion 3 offline by" in urgent[0]
 
 
 def test_urgent_start_disabled(make_policy: Callable[..., PolicyConfig]) -> None:
