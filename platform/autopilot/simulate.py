@@ -641,6 +641,9 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
             canary_start_row = row
         elif act == "promote":
             promotions += 1
+            if decision.baseline is not None and decision.version in models:
+                new_champ = models[decision.version]
+                new_champ.baseline = max(new_champ.baseline, decision.baseline)
         elif act == "rollback":
             rollbacks += 1
         if act not in _QUIET:

@@ -112,7 +112,26 @@ def decide(
     moved = _regime_change_during_canary(state, evidence, policy)
     if moved is not None:
         return moved
-    return judge_canary(state, evidence, policy.canary, rng)
+    return _inherit_baseline(state, evidence, judge_canary(state, evidence, policy.canary, rng))
+
+
+def _inherit_baseline(state: ModelState, evidence: Evidence, d: Decision) -> Decision:
+    """A replacement must restore the level its predecessor was held to.
+
+    On promotion after a drift- or performance-triggered cycle the outgoing
+    champion's baseline becomes a floor for the new champion's: a model trained
+    while a change was still under way has a low holdout score, and judged
+    against it alone it would never be retrained once the rows after the change
+    could teach more. If retraining cannot reach the bar, a failed gate lowers it
+    (``rebaseline``).
+    """
+    base = evidence.baseline_value
+    if (d.action != "promote" or state.trigger not in ("drift", "performance")
+            or base is None or not np.isfinite(base)):
+        return d
+    return replace(d, baseline=float(base), reasons=(
+        *d.reasons, f"{d.version} is held to at least its predecessor's baseline "
+        f"{evidence.metric_name} {base:.4g}"))
 
 
 def _regime_change_during_canary(

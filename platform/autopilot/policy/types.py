@@ -502,7 +502,10 @@ class Decision:
         With ``rebaseline``: the champion's performance baseline from now on, its
         metric on the recent window, replacing the validation score saved at
         training time (a holdout of a few hundred rows is a noisy, often
-        optimistic yardstick). None: keep the current baseline.
+        optimistic yardstick). On ``promote`` after a drift- or
+        performance-triggered cycle: a floor, the outgoing champion's baseline;
+        the new champion's baseline is the better of it and its own validation
+        score. None: keep the current baseline.
     train_since : float | None
         For ``retrain``: train on labelled rows at or after this time only (the
         located start of a change in the champion's error stream); None: the
