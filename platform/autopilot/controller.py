@@ -19,6 +19,11 @@ trains in-process). Each :meth:`~ControllerCore.tick`, per managed model:
    :class:`~autopilot.journal.Journal`, a notification, and the durable state
    (model state, routing table, running training) for recovery.
 
+Before gathering, a tick also journals the monitor's new streaming-detector
+alarms (ADWIN on each numeric input feature and on the champion's error
+stream) as one ``detected`` entry with a notification: early warnings that
+start nothing by themselves.
+
 After a restart :meth:`ControllerCore.add_model` recovers each model from the
 journal's saved state and routing table, reconciled with the registry's
 aliases (the registry is the truth about the champion); a canary resumes at its
@@ -1004,7 +1009,7 @@ def _detection_reason(a: Mapping[str, Any]) -> str:
     """One line per alarm for the journal and the notification."""
     if a["signal"] == "error":
         return (f"ADWIN on the error stream of champion {a['version']} fired at labelled row "
-                f"{a['n']}")
+                f"{a['n']} since the last reset")
     return (f"ADWIN on feature {a['feature']}: mean {a['mean_before']:.4g} -> "
             f"{a['mean_after']:.4g} (version {a['version']}, served row {a['n']} since the "
             f"last reset, change within the last {a['rows_after']} rows)")
