@@ -785,8 +785,8 @@ class ControllerCore:
 
         Alarms: the monitor's ADWIN on each numeric input feature
         (:meth:`~autopilot.monitor.MonitorStore.feature_alarms`) and the first
-        firing of ADWIN on the champion's error stream (Page-Hinkley and DDM
-        raise too many false alarms to be worth a message). They are early
+        firing of ADWIN on the champion's error stream (on the drift benchmark
+        DDM false-alarms and Page-Hinkley is slower; see the README). They are early
         warnings: no action follows from them here; the policy's triggers act on
         the drift report and the labelled performance. Each alarm is journalled
         once; the keys journalled are saved, so a restart does not repeat them,
