@@ -15,16 +15,29 @@ Streams come from the project's generator (``autopilot.training.generator``),
   transition ended). The monitored stretch runs from the end of training to the
   change (false alarms) and on to ``MAX_DELAY`` rows after it (detection).
 
-Every detector sees the same rows, the model's 0/1 error stream and its features:
+Every detector sees the same rows, the model's 0/1 error stream and its features
+(labels arrive at once):
 
-- ``autopilot``: what the policy acts on: the drift trigger on a drift report of the
-  last ``WINDOW`` rows against the training rows' reference profile, and the
-  performance trigger on the last ``WINDOW`` labels against the model's CV accuracy
-  (``autopilot.policy.triggers`` with the default config), checked every ``EVERY``
-  rows; either firing is an alarm.
+- ``autopilot``: what the product detects, each part counted at the controller tick
+  where it would be seen (every ``EVERY`` rows from the episode start): the union of
+  ``autopilot (retrain triggers)``, ``ap:adwin(error,tick)`` and ``ap:adwin(features)``.
+- ``autopilot (retrain triggers)``: what the policy acts on: the drift trigger on a
+  drift report of the last ``WINDOW`` rows against the training rows' reference
+  profile, and the performance trigger on the last ``WINDOW`` labels against the
+  model's CV accuracy (``autopilot.policy.triggers`` with the default config),
+  checked every ``EVERY`` rows; either firing is an alarm.
 - ``ap:drift_report``, ``ap:performance``: those two alone.
+- ``ap:adwin(features)``: the monitor's ADWIN on each numeric feature
+  (``autopilot.monitor.FeatureWatch``, the class the monitor runs; numeric features
+  from the training rows' reference profile), and ``ap:adwin(error,tick)``: ADWIN on
+  the error stream. Both are what the controller journals as ``detected``: the
+  *first* alarm of each detector per episode (the episode starts with a new champion,
+  which resets them; a later alarm of the same detector is not journalled again), and
+  seen at the next tick: an alarm at row r of the episode counts at row
+  ``EVERY * ceil(r / EVERY)``, which adds up to ``EVERY - 1`` rows (about
+  ``EVERY / 2`` on average) to the per-row detector's delay.
 - ``ap:page_hinkley``, ``ap:adwin``, ``ap:ddm``: ``autopilot.stats`` streaming
-  detectors with defaults on the error stream (what the monitor runs).
+  detectors with defaults on the error stream, every alarm at its own row.
 - ``river:adwin``, ``river:page_hinkley``: River's detectors with their defaults on
   the error stream and on each numeric feature (an alarm on any is an alarm), run in
   a separate venv (``benchmarks/.venv-river``) over the saved streams.
@@ -58,6 +71,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _river  # noqa: E402
 
 from autopilot.config import PolicyConfig  # noqa: E402
+from autopilot.monitor import FeatureWatch  # noqa: E402
 from autopilot.policy.triggers import drift_trigger, performance_trigger  # noqa: E402
 from autopilot.policy.types import Evidence  # noqa: E402
 from autopilot.training.data import coerce_features, infer_schema  # noqa: E402
@@ -155,6 +169,39 @@ def windowed_alarms(m: Monitored, use_drift: bool, use_perf: bool, every: int = 
             alarms.append(m.start + end)
             start = end
     return alarms
+
+
+def numeric_features(m: Monitored) -> list[str]:
+    """The numeric features of the episode's reference profile (what the monitor watches)."""
+    from autopilot.stats import ReferenceProfile
+
+    profile = ReferenceProfile.fit(m.reference)
+    return [f.name for f in profile.features if f.kind == "numeric"]
+
+
+def feature_watch_alarms(m: Monitored, numeric: list[str]) -> dict[str, list[int]]:
+    """Every alarm of the monitor's :class:`FeatureWatch` per feature, at its own row.
+
+    The values are the ones River gets (rounded to 6 decimals for the JSON hand-over),
+    so the two can be compared alarm for alarm.
+    """
+    cols = {f: m.frame[f].round(6).to_numpy() for f in numeric}
+    watch = FeatureWatch()
+    out: dict[str, list[int]] = {f: [] for f in numeric}
+    for i in range(len(m.frame)):
+        for f, _ in watch.update({f: cols[f][i] for f in numeric}, numeric):
+            out[f].append(m.start + watch.n)
+    return out
+
+
+def at_tick(m: Monitored, alarms: list[int], every: int = EVERY) -> list[int]:
+    """Where the controller, looking every ``every`` rows from the episode start, sees them."""
+    return sorted({m.start + every * -(-(a - m.start) // every) for a in alarms})
+
+
+def journalled(m: Monitored, per_detector: list[list[int]], every: int = EVERY) -> list[int]:
+    """What ``detected`` entries show: each detector's first alarm, at the next tick."""
+    return at_tick(m, [a[0] for a in per_detector if a], every)
 
 
 def streaming_alarms(m: Monitored, factory) -> list[int]:
@@ -269,14 +316,35 @@ def main(argv: list[str] | None = None) -> int:
 
     timed("ap:drift_report", lambda m: windowed_alarms(m, True, False, args.every, args.window))
     timed("ap:performance", lambda m: windowed_alarms(m, False, True, args.every, args.window))
-    detectors["autopilot"] = [
+    detectors["autopilot (retrain triggers)"] = [
         sorted(set(a) | set(b))
         for a, b in zip(detectors["ap:drift_report"], detectors["ap:performance"], strict=True)
     ]
-    timings["autopilot"] = timings["ap:drift_report"] + timings["ap:performance"]
+    timings["autopilot (retrain triggers)"] = (timings["ap:drift_report"]
+                                               + timings["ap:performance"])
     timed("ap:page_hinkley", lambda m: streaming_alarms(m, PageHinkley))
     timed("ap:adwin", lambda m: streaming_alarms(m, ADWIN))
     timed("ap:ddm", lambda m: streaming_alarms(m, DDM))
+    numeric = numeric_features(monitored[0])
+    if sorted(numeric) != sorted(NUMERIC):
+        raise SystemExit(f"the reference profile's numeric features {numeric} are not the "
+                         f"ones River watches {list(NUMERIC)}")
+    t = time.perf_counter()
+    watched = [feature_watch_alarms(m, numeric_features(m)) for m in monitored]
+    timings["ap:adwin(features)"] = time.perf_counter() - t
+    detectors["ap:adwin(features)"] = [journalled(m, list(w.values()), args.every)
+                                       for m, w in zip(monitored, watched, strict=True)]
+    timings["ap:adwin(error,tick)"] = timings["ap:adwin"]
+    detectors["ap:adwin(error,tick)"] = [journalled(m, [a], args.every)
+                                         for m, a in zip(monitored, detectors["ap:adwin"],
+                                                         strict=True)]
+    detectors["autopilot"] = [
+        sorted(set(a) | set(b) | set(c)) for a, b, c in zip(
+            detectors["autopilot (retrain triggers)"], detectors["ap:adwin(error,tick)"],
+            detectors["ap:adwin(features)"], strict=True)
+    ]
+    timings["autopilot"] = (timings["autopilot (retrain triggers)"] + timings["ap:adwin"]
+                            + timings["ap:adwin(features)"])
 
     t = time.perf_counter()
     river = river_alarms(monitored)
@@ -289,19 +357,32 @@ def main(argv: list[str] | None = None) -> int:
         timings[f"river:{name}"] = river_s / 2
     detectors["river:adwin(error)"] = [r["adwin:error"] for r in river]
     timings["river:adwin(error)"] = float("nan")
+    # The monitor's feature detectors are River's ADWIN, alarm for alarm, before the tick
+    # and first-alarm rules above are applied.
+    same = sum(w[f] == r[f"adwin:{f}"] for w, r in zip(watched, river, strict=True)
+               for f in numeric)
+    parity = {"feature_streams": len(monitored) * len(numeric), "identical_alarms": same}
+    print(f"monitor FeatureWatch vs River ADWIN on the features: {same} of "
+          f"{parity['feature_streams']} streams with identical alarms", flush=True)
 
-    table = {name: score(monitored, alarms) for name, alarms in detectors.items()}
-    head = (f"{'detector':<20} {'recall':>7} {'FA/10k':>7} {'delay':>7}   "
-            + "  ".join(f"{k.split('/')[0][:3]}/{k.split('/')[-1][:3]}" for k in kinds))
-    print(head)
+    first = ["autopilot", "autopilot (retrain triggers)", "ap:drift_report", "ap:performance",
+             "ap:adwin(error,tick)", "ap:adwin(features)"]
+    order = first + [k for k in detectors if k not in first]
+    table = {name: score(monitored, detectors[name]) for name in order}
+    head = (f"{'detector':<29} {'recall':>7} {'FA/10k':>7} {'delay':>7}   "
+            + "  ".join(f"{k.split('/')[0][:3]}/{k.split('/')[-1][:3]:<5}" for k in kinds))
+    print(head + "   (per kind: recall delay)")
     print("-" * len(head))
     for name, r in table.items():
         per_kind = "  ".join(
-            f"{r.get(f'recall[{k}]', float('nan')):7.0%}" for k in kinds
+            f"{r.get(f'recall[{k}]', float('nan')):4.0%} {r.get(f'delay[{k}]', float('nan')):4.0f}"
+            for k in kinds
         )
-        print(f"{name:<20} {r['recall']:>7.1%} {r['false_alarms_per_10k']:>7.2f} "
+        print(f"{name:<29} {r['recall']:>7.1%} {r['false_alarms_per_10k']:>7.2f} "
               f"{r['mean_delay']:>7.0f}   {per_kind}")
     ap, adw = table["autopilot"], table["river:adwin"]
+    print("autopilot per kind, delay vs River ADWIN: " + "; ".join(
+        f"{k} {ap[f'delay[{k}]']:.1f} vs {adw[f'delay[{k}]']:.1f}" for k in kinds))
     goals = {
         "recall>=0.9": ap["recall"] >= 0.9,
         "false_alarms_per_10k<=1": ap["false_alarms_per_10k"] <= 1.0,
@@ -317,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
                     "monitored_rows": rows},
         "window": args.window, "every": args.every, "max_delay": MAX_DELAY,
         "results": table, "seconds": timings, "goals": goals,
+        "feature_watch_vs_river": parity,
     }, indent=2))
     print(f"wrote {out}")
     return 0

@@ -19,6 +19,11 @@ trains in-process). Each :meth:`~ControllerCore.tick`, per managed model:
    :class:`~autopilot.journal.Journal`, a notification, and the durable state
    (model state, routing table, running training) for recovery.
 
+Before gathering, a tick also journals the monitor's new streaming-detector
+alarms (ADWIN on each numeric input feature and on the champion's error
+stream) as one ``detected`` entry with a notification: early warnings that
+start nothing by themselves.
+
 After a restart :meth:`ControllerCore.add_model` recovers each model from the
 journal's saved state and routing table, reconciled with the registry's
 aliases (the registry is the truth about the champion); a canary resumes at its
@@ -358,6 +363,7 @@ class _Managed:
     gate_since: float | None = None
     last: dict[str, Any] = field(default_factory=dict)
     note: str = ""  # what applying the decision did beyond the routing, for its outcome
+    detected: set[str] = field(default_factory=set)  # keys of the alarms already journalled
 
 
 def _default_metric(cfg: AutopilotConfig, task: str, n_classes: int) -> str:
@@ -466,6 +472,7 @@ class ControllerCore:
                 m.training = _Training(training["handle"], RetrainRequest(**training["request"]),
                                        training.get("journal_id"))
             m.gate_since = self.journal.load_state(name, "gate_since")
+            m.detected = set(self.journal.load_state(name, "detected") or ())
             self._configure_monitor(name)
             self._publish(m, m.state)
             self._save(m)
@@ -532,6 +539,7 @@ class ControllerCore:
         if records.is_dir():
             # What the endpoint spooled to disk while the monitor was away counts too.
             self.monitor.replay(str(records))
+        self._journal_detections(m, now)
         ev = self.gather(m, now)
         decision = decide(m.state, ev, m.cfg.policy)
         new_state = next_state(m.state, decision, ev)
@@ -689,6 +697,7 @@ class ControllerCore:
                 reg.promote(name, new.champion)
             self._load(name, new.champion)
             self.monitor.reset_detectors(name)
+            self.monitor.reset_feature_detectors(name)
         # ... then the challenger that left (archived unless it became champion) ...
         gone = old.challenger
         if gone is not None and gone != new.challenger and gone != new.champion:
@@ -743,6 +752,8 @@ class ControllerCore:
         except (ControlError, ValueError) as exc:
             # The archive stands either way; the drift trigger merely fires again.
             return f"re-baseline of champion {champion} failed: {type(exc).__name__}: {exc}"
+        # The alarms spoke of the inputs the old reference described; start them afresh.
+        self.monitor.reset_feature_detectors(name)
         return f"champion {champion} reference re-baselined on {done['rows']} recent rows"
 
     def _cut_of_last_training(self, m: _Managed) -> float | None:
@@ -799,6 +810,51 @@ class ControllerCore:
                 "failed", error=f"launch failed: {type(exc).__name__}: {exc}"))
             return
         m.training = _Training(handle, req)
+
+    # ---------------------------------------------------------------- detect
+
+    def _journal_detections(self, m: _Managed, now: float) -> None:
+        """Journal the streaming detectors' new alarms as one ``detected`` entry, and notify.
+
+        Alarms: the monitor's ADWIN on each numeric input feature
+        (:meth:`~autopilot.monitor.MonitorStore.feature_alarms`) and the first
+        firing of ADWIN on the champion's error stream (on the drift benchmark
+        DDM false-alarms and Page-Hinkley is slower; see the README). They are early
+        warnings: no action follows from them here; the policy's triggers act on
+        the drift report and the labelled performance. Each alarm is journalled
+        once; the keys journalled are saved, so a restart does not repeat them,
+        and forgotten when the monitor forgets the alarm (a reset).
+        """
+        name, champ = m.cfg.name, m.state.champion
+        current: dict[str, dict[str, Any]] = {}
+        for a in self.monitor.feature_alarms(name):
+            key = f"feature:{a['feature']}:{a['detector']}:{a['at']!r}"
+            current[key] = {"signal": a["feature"], **a}
+        if champ is not None:
+            det = self.monitor.detectors(name, champ)
+            if "adwin" in det.first_at:
+                n = int(det.first_at["adwin"])
+                # DetectorState keeps where it fired (labelled rows), not the means.
+                current[f"error:{champ}:adwin:{n}"] = {
+                    "signal": "error", "detector": "adwin", "version": champ, "n": n,
+                    "labelled": int(det.n)}
+        fresh = [a for k, a in current.items() if k not in m.detected]
+        if not fresh:
+            if m.detected - set(current):
+                m.detected &= set(current)
+                self.journal.save_state(name, "detected", sorted(m.detected))
+            return
+        fresh.sort(key=lambda a: (a["signal"] == "error", a["n"], a["signal"]))
+        reasons = [_detection_reason(a) for a in fresh]
+        numbers = {"alarms": fresh, "champion": champ}
+        self.journal.record(name, "detected", reasons=reasons, evidence={"alarms": fresh},
+                            numbers=numbers, outcome="noted: early warning, no action",
+                            ts=now)
+        m.detected = set(current)
+        self.journal.save_state(name, "detected", sorted(m.detected))
+        signals = ", ".join(str(a["signal"]) for a in fresh)
+        self._notifier_for(m).notify(name, "detected", reasons,
+                                     {"signals": signals, "champion": champ})
 
     # ----------------------------------------------------------------- record
 
@@ -932,7 +988,7 @@ class ControllerCore:
                 "anomalies": self.monitor.anomalies(name, v),
             }
         return {"stored": self.monitor.count(name), "traffic": self.monitor.traffic(name),
-                "versions": versions}
+                "versions": versions, "feature_alarms": self.monitor.feature_alarms(name)}
 
     def history(self, model: str | None = None, *, action: str | None = None,
                 since: float | None = None, limit: int | None = 50) -> list[dict[str, Any]]:
@@ -980,6 +1036,16 @@ def _norm(value: Any) -> str:
     if isinstance(value, np.integer):
         return str(int(value))
     return str(value)
+
+
+def _detection_reason(a: Mapping[str, Any]) -> str:
+    """One line per alarm for the journal and the notification."""
+    if a["signal"] == "error":
+        return (f"ADWIN on the error stream of champion {a['version']} fired at labelled row "
+                f"{a['n']} since the last reset")
+    return (f"ADWIN on feature {a['feature']}: mean {a['mean_before']:.4g} -> "
+            f"{a['mean_after']:.4g} (version {a['version']}, served row {a['n']} since the "
+            f"last reset, change within the last {a['rows_after']} rows)")
 
 
 def _drift_fields(report: Any) -> dict[str, Any]:

@@ -33,8 +33,9 @@ What the store answers
   (latency and error series per time bucket), :meth:`~MonitorStore.traffic`,
   :meth:`~MonitorStore.arm_stats` (cumulative canary counts since a time),
   :meth:`~MonitorStore.detectors` (Page-Hinkley, ADWIN and DDM on each
-  version's error stream) and :meth:`~MonitorStore.anomalies` (latency and
-  error-rate anomalies).
+  version's error stream), :meth:`~MonitorStore.feature_alarms` (ADWIN on each
+  numeric input feature of a model's served rows, :class:`FeatureWatch`) and
+  :meth:`~MonitorStore.anomalies` (latency and error-rate anomalies).
 - :meth:`~MonitorStore.labelled_frame`: labelled rows as a DataFrame, for
   retraining data windows and the offline gate.
 """
@@ -62,6 +63,7 @@ __all__ = [
     "MONITOR_ACTOR",
     "NAMESPACE",
     "DetectorState",
+    "FeatureWatch",
     "MonitorProxy",
     "MonitorStore",
     "SeriesPoint",
@@ -118,6 +120,22 @@ CREATE TABLE IF NOT EXISTS models (
     task TEXT,
     classes TEXT NOT NULL,
     target TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feature_watch (
+    model TEXT PRIMARY KEY,
+    since_id INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feature_alarms (
+    model TEXT NOT NULL,
+    feature TEXT NOT NULL,
+    detector TEXT NOT NULL,
+    version TEXT NOT NULL,
+    ts REAL NOT NULL,
+    n INTEGER NOT NULL,
+    rows_after INTEGER NOT NULL,
+    mean_before REAL NOT NULL,
+    mean_after REAL NOT NULL,
+    PRIMARY KEY (model, feature, detector)
 );
 """
 
@@ -192,6 +210,62 @@ class DetectorState:
     first_at: Mapping[str, int] = field(default_factory=dict)
 
 
+class FeatureWatch:
+    """ADWIN on each numeric input feature of one model's served rows, fed in arrival order.
+
+    The monitor keeps one per model (:meth:`MonitorStore.feature_alarms`); the
+    drift benchmark runs the same class. Inputs drift before labels arrive, so a
+    change in a feature's mean is an early warning that needs no labels. Each
+    detector is ``stats.ADWIN`` with its defaults (River 0.26's); after a
+    detection it starts afresh by itself. Memory is O(features * log rows).
+
+    Attributes
+    ----------
+    n : int
+        Rows fed so far (a row missing some feature still counts).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> watch = FeatureWatch()
+    >>> xs = np.concatenate([rng.normal(0, 1, 2000), rng.normal(2, 1, 500)])
+    >>> hits = [(watch.n, f, c.rows_after, round(c.mean_before, 2), round(c.mean_after, 2))
+    ...         for x in xs for f, c in watch.update({"x": x, "k": "a"}, ["x"])]
+    >>> hits  # 48 rows after x's mean moved from 0 to 2; the kept 64 rows straddle the change
+    [(2048, 'x', 64, -0.03, 1.51)]
+    """
+
+    detector = "adwin"
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._detectors: dict[str, Any] = {}
+
+    def update(self, features: Mapping[str, Any], numeric: Iterable[str]
+               ) -> list[tuple[str, Any]]:
+        """Feed one row; returns ``(feature, stats.StreamChange)`` for each detector that fired.
+
+        Features named in ``numeric`` whose value is missing, not a number or not
+        finite are skipped (that detector sees no observation for this row).
+        """
+        from autopilot.stats import ADWIN
+
+        self.n += 1
+        fired = []
+        for name in numeric:
+            x = _as_float(features.get(name))
+            if x is None:
+                continue
+            det = self._detectors.get(name)
+            if det is None:
+                det = self._detectors[name] = ADWIN()
+            # last_change_ is read now: the detector's next update starts it afresh.
+            if det.update(x):
+                fired.append((name, det.last_change_))
+        return fired
+
+
 def _default_detectors() -> dict[str, Any]:
     from autopilot.stats import ADWIN, DDM, PageHinkley
 
@@ -250,6 +324,9 @@ class MonitorStore:
         self._det_change: dict[tuple[str, str], dict[str, Any]] = {}
         # drift is judged on rows from here on after a re-baseline (the new reference's start)
         self._ref_since: dict[tuple[str, str], float] = {}
+        self._watches: dict[str, FeatureWatch] = {}
+        self._feature_alarms: dict[str, dict[str, dict[str, Any]]] = {}
+        self._numeric: dict[tuple[str, str], tuple[str, ...]] = {}
         self.rejected = 0
         self._load()
 
@@ -293,6 +370,9 @@ class MonitorStore:
                 self._conn.commit()
         with self._lock:
             self._references[key] = profile
+            # The numeric features of any version of the model may come from this profile.
+            for k in [k for k in self._numeric if k[0] == model]:
+                del self._numeric[k]
 
     @staticmethod
     def _profile_from_dict(raw: dict[str, Any]) -> Any:
@@ -344,6 +424,37 @@ class MonitorStore:
                 self._append(model, version, row)
                 if row.score is not None and not row.error:
                     self._feed_detectors(model, version, row)
+        for (model,) in self._conn.execute("SELECT DISTINCT model FROM predictions").fetchall():
+            self._load_feature_watch(model)
+
+    def _load_feature_watch(self, model: str) -> None:
+        """Rebuild a model's feature detectors and alarms after a restart.
+
+        Alarms were written when they fired, so they come back exactly. The
+        detectors are re-fed the newest ``window_rows`` served rows since their
+        last reset (bounded restart cost, as for the error-stream detectors);
+        that replay rebuilds their windows but records no alarm.
+        """
+        mark = self._conn.execute(
+            "SELECT since_id FROM feature_watch WHERE model = ?", (model,)).fetchone()
+        since = 0 if mark is None else int(mark[0])
+        where = "model = ? AND id > ? AND shadow = 0 AND error IS NULL"
+        total = int(self._conn.execute(
+            f"SELECT COUNT(*) FROM predictions WHERE {where}", (model, since)).fetchone()[0])
+        rows = self._conn.execute(
+            f"SELECT version, features FROM predictions WHERE {where} ORDER BY id DESC LIMIT ?",
+            (model, since, self.window_rows)).fetchall()
+        watch = self._watches[model] = FeatureWatch()
+        watch.n = total - len(rows)
+        for version, feats in reversed(rows):
+            watch.update(json.loads(feats), self._numeric_features(model, version))
+        alarms = self._feature_alarms[model] = {}
+        for feature, detector, version, ts, n, after, before_m, after_m in self._conn.execute(
+                "SELECT feature, detector, version, ts, n, rows_after, mean_before, mean_after"
+                " FROM feature_alarms WHERE model = ?", (model,)):
+            alarms[feature] = {"feature": feature, "detector": detector, "version": version,
+                               "at": ts, "n": n, "rows_after": after,
+                               "mean_before": before_m, "mean_after": after_m}
 
     # ------------------------------------------------------------------- ingest
 
@@ -430,6 +541,8 @@ class MonitorStore:
                 self._append(model, version, row)
                 if row.score is not None:
                     self._feed_detectors(model, version, row)
+                if not row.shadow and not row.error:
+                    self._watch_features(model, version, row)
         return acknowledged
 
     def ingest_labels(self, labels: Iterable[Mapping[str, Any]]) -> int:
@@ -546,6 +659,60 @@ class MonitorStore:
         # latest wins: a second alarm is a change after the first one
         self._det_change[key] = {"detector": "adwin", "at": float(rows[cp.index].ts),
                                  "before": cp.mean_before, "after": cp.mean_after}
+
+    def _numeric_features(self, model: str, version: str) -> tuple[str, ...]:
+        """Numeric features of the version's reference profile (another version's if it has none).
+
+        Empty while no reference is known for the model: without one the kinds
+        are unknown (a category coded as numbers is not numeric).
+        """
+        key = (model, version)
+        names = self._numeric.get(key)
+        if names is not None:
+            return names
+        profile = self._reference(model, version)
+        if profile is None:
+            others = [v for (m, v) in self._references if m == model]
+            if not others:
+                others = [r[0] for r in self._conn.execute(
+                    "SELECT version FROM refs WHERE model = ? ORDER BY rowid DESC LIMIT 1",
+                    (model,))]
+            profile = self._reference(model, others[-1]) if others else None
+        if profile is None:
+            return ()  # not cached: a reference may be set later
+        # Any object with compare() may serve as a profile; one without features has no kinds.
+        names = self._numeric[key] = tuple(
+            str(f.name) for f in getattr(profile, "features", ())
+            if getattr(f, "kind", None) == "numeric")
+        return names
+
+    def _watch_features(self, model: str, version: str, row: _Row) -> None:
+        """Feed a served row to the model's feature detectors; store each feature's first alarm."""
+        numeric = self._numeric_features(model, version)
+        if not numeric:
+            return
+        watch = self._watches.get(model)
+        if watch is None:
+            watch = self._watches[model] = FeatureWatch()
+        alarms = self._feature_alarms.setdefault(model, {})
+        fresh = []
+        for feature, change in watch.update(row.features, numeric):
+            if feature in alarms:
+                continue
+            alarm = {"feature": feature, "detector": watch.detector, "version": version,
+                     "at": row.ts, "n": watch.n, "rows_after": int(change.rows_after),
+                     "mean_before": float(change.mean_before),
+                     "mean_after": float(change.mean_after)}
+            alarms[feature] = alarm
+            fresh.append(alarm)
+        if fresh:
+            # Written when it fires, so a restart neither loses nor invents an alarm.
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO feature_alarms (model, feature, detector, version, ts,"
+                " n, rows_after, mean_before, mean_after) VALUES (?,?,?,?,?,?,?,?,?)",
+                [(model, a["feature"], a["detector"], a["version"], a["at"], a["n"],
+                  a["rows_after"], a["mean_before"], a["mean_after"]) for a in fresh])
+            self._conn.commit()
 
     def _rows(self, model: str, version: str, *, include_shadow: bool = True) -> list[_Row]:
         win = self._windows.get((model, str(version)), deque())
@@ -834,6 +1001,39 @@ class MonitorStore:
                 " WHERE p.model = ? AND p.shadow = 0 AND p.error IS NULL AND p.ts >= ?",
                 (model, found["at"])).fetchone()[0]
         return {**found, "rows_since": int(n)}
+
+    def feature_alarms(self, model: str) -> list[dict[str, Any]]:
+        """First ADWIN alarm of each numeric input feature since the last reset, oldest first.
+
+        Fed with the model's served rows (not shadow copies, not error records)
+        in arrival order; the numeric features come from the reference profile.
+        Each alarm: ``feature``, ``detector`` (``"adwin"``), ``version`` that
+        served the row, ``at`` (that row's ``ts``), ``n`` (served rows fed since
+        the reset, that row included), ``rows_after`` (rows the detector kept
+        after its cut: an upper bound on the rows since the change),
+        ``mean_before`` and ``mean_after`` (the feature's mean on each side of
+        the cut).
+        """
+        with self._lock:
+            alarms = [dict(a) for a in self._feature_alarms.get(model, {}).values()]
+        return sorted(alarms, key=lambda a: (a["n"], a["feature"]))
+
+    def reset_feature_detectors(self, model: str) -> None:
+        """Start a model's feature detectors afresh and forget their alarms (durably).
+
+        Rows stored so far no longer feed them, after a restart either.
+        """
+        with self._lock:
+            last = self._conn.execute(
+                "SELECT COALESCE(MAX(id), 0) FROM predictions WHERE model = ?",
+                (model,)).fetchone()[0]
+            self._conn.execute(
+                "INSERT OR REPLACE INTO feature_watch (model, since_id) VALUES (?, ?)",
+                (model, int(last)))
+            self._conn.execute("DELETE FROM feature_alarms WHERE model = ?", (model,))
+            self._conn.commit()
+            self._watches.pop(model, None)
+            self._feature_alarms.pop(model, None)
 
     def traffic(self, model: str, since: float | None = None) -> dict[str, dict[str, int]]:
         """Stored requests per version: ``{version: {"served", "shadow", "errors"}}``."""

@@ -40,6 +40,7 @@ _EMOJI = {
     "retrain": ":gear:",
     "alert": ":rotating_light:",
     "halt": ":octagonal_sign:",
+    "detected": ":mag:",
 }
 
 

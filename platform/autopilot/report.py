@@ -72,6 +72,7 @@ _ACTION_COLOURS = (
     ("retrain", "#1f77b4"),
     ("train", "#1f77b4"),
     ("drift", "#9467bd"),
+    ("detect", "#bcbd22"),  # a streaming detector's early warning (no action)
     ("gate", "#17becf"),
     ("validate", "#17becf"),
 )
@@ -634,7 +635,8 @@ def report_data_from_state(
         summary={"decisions": sum(e["action"] not in QUIET_ACTIONS for e in entries),
                  "retrains": sum(e["action"] == "retrain" for e in entries),
                  "promotions": sum(e["action"] == "promote" for e in entries),
-                 "rollbacks": sum(e["action"] == "rollback" for e in entries)},
+                 "rollbacks": sum(e["action"] == "rollback" for e in entries),
+                 "detections": sum(e["action"] == "detected" for e in entries)},
     )
 
 

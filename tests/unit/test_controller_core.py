@@ -534,3 +534,62 @@ def test_concept_change_retrains_on_the_rows_after_it(tmp_path: Path) -> None:
     # acted on: the same change does not fire again, even for a restarted core
     assert rig.monitor.error_change(NAME, "1") is None
     assert rig.journal.load_state(NAME, "change_acted:1") == pytest.approx(since)
+
+
+def _serve_x2_shift(rig: _Rig, n: int, shift: float) -> None:
+    """Champion traffic whose x2 moved by ``shift`` while the concept stayed (labels follow)."""
+    rng = rig.rng
+    x = rng.normal(size=(n, 2))
+    x[:, 1] += shift
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    champ = rig.state().champion
+    model = rig.registry.load(NAME, champ).model
+    pred = model.predict(pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1]}))
+    recs, labs = [], []
+    for i in range(n):
+        rid = f"r{rig.n + i + 1}"
+        ts = rig.clock.t + i * 0.001
+        recs.append(rig._record(rid, champ, {"x1": float(x[i, 0]), "x2": float(x[i, 1])},
+                                int(pred[i]), ts))
+        labs.append({"request_id": rid, "model": NAME, "label": int(y[i]), "ts": ts + 1})
+    rig.n += n
+    assert rig.monitor.ingest(recs) == n
+    rig.monitor.ingest_labels(labs)
+
+
+def test_a_shifted_feature_is_journalled_once_and_retrains_nothing(tmp_path: Path) -> None:
+    # The drift trigger waits for critical drift: a 0.3-sd shift of x2 reads as medium, the
+    # model stays right (the concept did not move), so no policy trigger fires; ADWIN on x2
+    # does, and says so once.
+    cfg = _cfg(tmp_path, triggers={"drift": {"min_rows": 100, "severity": "critical"},
+                                   "performance": {"min_labels": 50}})
+    rig = _Rig(tmp_path, cfg=cfg)
+    for _ in range(10):
+        _serve_x2_shift(rig, 200, 0.0)
+        rig.tick()
+    assert "detected" not in rig.actions()
+    for _ in range(15):
+        _serve_x2_shift(rig, 200, 0.3)
+        rig.tick()
+    assert rig.actions() == ["detected"]  # no retrain, no other decision
+    entry = rig.journal.last(NAME, "detected")
+    [alarm] = entry.numbers["alarms"]
+    assert (alarm["signal"], alarm["detector"], alarm["version"]) == ("x2", "adwin", "1")
+    assert 2000 < alarm["n"] <= 5000 and alarm["mean_after"] > alarm["mean_before"]
+    assert "ADWIN on feature x2" in entry.reasons[0]
+    assert rig.notes.sent.count((NAME, "detected")) == 1
+    assert [a["feature"] for a in rig.core.status(NAME)[NAME]["monitor"]["feature_alarms"]] \
+        == ["x2"]
+    assert rig.state().phase == "steady"
+    # A restarted controller remembers what it journalled.
+    rig.core = rig.make_core()
+    rig.tick()
+    assert rig.actions() == ["detected"]
+    # A new champion: the alarms spoke of the old one's traffic and are started afresh.
+    v2 = _register(rig.registry, LogisticRegression().fit(rig.base[["x1", "x2"]],
+                                                          rig.base["y"]), rig.base)
+    rig.core.command(NAME, "promote", {"version": v2})
+    assert rig.state().champion == v2
+    assert rig.monitor.feature_alarms(NAME) == []
+    rig.tick()
+    assert rig.actions() == ["detected", "promote"]

@@ -122,6 +122,8 @@ def test_report_from_a_state_folder(tmp_path) -> None:
     journal = Journal(tmp_path / "journal.db")
     journal.record("m", "retrain", reasons=["drift severity 'high'"], ts=1_700_000_050.0,
                    numbers={"trigger": "drift"})
+    journal.record("m", "detected", reasons=["ADWIN on feature x: mean 0 -> 2"],
+                   ts=1_700_000_065.0, outcome="noted: early warning, no action")
     journal.record("m", "start_canary", reasons=["gate passed"], ts=1_700_000_080.0,
                    numbers={"version": "2", "weights": {"1": 0.9, "2": 0.1}})
     journal.record("m", "promote", reasons=["significantly better"], ts=1_700_000_120.0,
@@ -145,14 +147,16 @@ def test_report_from_a_state_folder(tmp_path) -> None:
     store.close()
 
     data = report_data_from_state(tmp_path, window_rows=150)
-    assert [m.action for m in data.decisions] == ["retrain", "start_canary", "promote"]
+    assert [m.action for m in data.decisions] == ["retrain", "detected", "start_canary",
+                                                  "promote"]
+    assert not data.decisions[1].quiet  # an early warning is drawn on the timeline
     assert sorted(data.metric["value"].round(2)) == [0.75, 0.75, 1.0, 1.0]
     x = data.drift[data.drift["feature"] == "x"]["score"].to_numpy()
     assert x[0] < 0.25 < x[-1]  # the shift shows up against the "high" line
     assert data.drift_table is not None and data.drift_table.loc[0, "severity"] == "critical"
     w = data.weights
     assert set(w[w["t"] == 1_700_000_120.0]["version"]) == {"1", "2"}  # v1 dropped to 0
-    assert data.summary["promotions"] == 1
+    assert data.summary["promotions"] == 1 and data.summary["detections"] == 1
     with pytest.raises(ValueError, match="not in the journal"):
         report_data_from_state(tmp_path, "other")
     with pytest.raises(FileNotFoundError, match="no journal"):
