@@ -583,12 +583,8 @@ class ControllerCore:
                 if est is not None:
                     kw["estimated_value"] = float(est["estimated_accuracy"])
             mv = loaded.version
-            base = mv.lineage.metrics.get(metric)
-            # a re-baseline replaced the holdout score with a live measurement
-            anchored = self.journal.load_state(name, f"baseline:{champ}")
-            if anchored is not None:
-                base = anchored
-            kw["baseline_value"] = None if base is None else float(base)
+            kw["baseline_value"] = self._baseline(name, champ, mv.lineage.metrics.get(metric),
+                                                  kw["higher_is_better"])
             kw["error_change"] = self._error_change(name, champ)
             kw["model_age_s"] = max(0.0, now - float(mv.created_at))
             kw["new_labels"] = int(self.monitor.label_count(name, since=float(mv.created_at)))
@@ -610,6 +606,19 @@ class ControllerCore:
         if m.commands:  # taken last, so a failure above does not lose the command
             kw["command"] = m.commands.popleft()
         return Evidence(model=name, now=now, **kw)
+
+    def _baseline(self, name: str, champ: str, holdout: Any, higher_is_better: bool
+                  ) -> float | None:
+        """The champion's performance baseline: its holdout score, raised to the floor it
+        inherited on promotion, unless a re-baseline anchored it to a live measurement."""
+        anchored = self.journal.load_state(name, f"baseline:{champ}")
+        if anchored is not None:
+            return float(anchored)
+        floor = self.journal.load_state(name, f"baseline_floor:{champ}")
+        values = [float(v) for v in (holdout, floor) if v is not None]
+        if not values:
+            return None
+        return max(values) if higher_is_better else min(values)
 
     def _error_change(self, name: str, champ: str) -> StreamAlarm | None:
         """The located change in the champion's error stream, unless already acted on."""
@@ -697,6 +706,8 @@ class ControllerCore:
                 reg.promote(name, new.champion)
             self._load(name, new.champion)
             self.monitor.reset_detectors(name)
+            if d.action == "promote" and d.baseline is not None:
+                self.journal.save_state(name, f"baseline_floor:{new.champion}", d.baseline)
             self.monitor.reset_feature_detectors(name)
         # ... then the challenger that left (archived unless it became champion) ...
         gone = old.challenger

@@ -237,6 +237,10 @@ def test_drift_triggers_retrain_gate_canary_and_promotion(tmp_path: Path) -> Non
     assert (NAME, "promote") in rig.notes.sent and (NAME, "retrain") in rig.notes.sent
     lineage = rig.registry.get(NAME, "2").lineage
     assert lineage.trigger in ("drift", "performance") and lineage.parent_version == "1"
+    # version 2 inherits champion 1's baseline (0.9) as a floor; its own holdout is 0.9 too
+    assert rig.journal.load_state(NAME, "baseline_floor:2") == pytest.approx(0.9)
+    assert rig.core.gather(rig.core._models[NAME], rig.clock.t).baseline_value == \
+        pytest.approx(0.9)
 
 
 def test_gate_archives_a_worse_candidate(tmp_path: Path) -> None:
@@ -496,6 +500,11 @@ def test_drift_the_champion_holds_up_on_is_accepted_once(tmp_path: Path) -> None
     entry = rig.journal.query(model=NAME, action="archive_candidate")[-1]
     assert entry.numbers["rebaseline"] is True
     assert "re-baselined on 100 recent rows" in entry.outcome
+    # the champion held up: its performance baseline is now what it did on the recent window
+    anchored = rig.journal.load_state(NAME, "baseline:1")
+    assert anchored is not None and anchored == pytest.approx(entry.numbers["baseline"])
+    assert rig.core.gather(rig.core._models[NAME], rig.clock.t).baseline_value == \
+        pytest.approx(anchored)
     assert rig.registry.get(NAME, "2").status == "archived"
     assert not rig.monitor.drift_report(NAME, "1").drifted
     # Same shifted traffic at the next allowed time (guards.min_interval_s is 0): no retrain.

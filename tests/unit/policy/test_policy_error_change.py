@@ -105,3 +105,18 @@ def test_a_change_from_before_the_canary_does_not_end_it(policy: PolicyConfig) -
     # the challenger may be the very remedy for it: the canary judges that
     d = decide(canary(started=T0 - 300), ev(error_change=alarm(at=T0 - 600), arms=ARMS), policy)
     assert d.action != "archive_candidate"
+
+
+@pytest.mark.parametrize(("trigger", "inherits"), [("performance", True), ("drift", True),
+                                                    ("schedule", False), (None, False)])
+def test_promotion_passes_the_baseline_on_as_a_floor(trigger: str | None, inherits: bool,
+                                                     policy: PolicyConfig) -> None:
+    st = ModelState(model="m", phase="canary", champion="3", challenger="4", step=2,
+                    weights={"3": 0.5, "4": 0.5}, canary_started_at=T0 - 600,
+                    step_started_at=T0 - 600, trigger=trigger)
+    arms = {"3": ArmStats("3", 2000, 1000.0, 2000, p95_latency_ms=10.0),
+            "4": ArmStats("4", 2000, 1700.0, 2000, p95_latency_ms=10.0)}
+    d = decide(st, ev(arms=arms, baseline_value=0.91), policy)
+    assert d.action == "promote"
+    assert d.baseline == (0.91 if inherits else None)
+    assert any("held to at least its predecessor's baseline" in r for r in d.reasons) == inherits
