@@ -115,6 +115,37 @@ def decide(
     return _inherit_baseline(state, evidence, judge_canary(state, evidence, policy.canary, rng))
 
 
+def _neither_arm_fit(state: ModelState, evidence: Evidence, policy: PolicyConfig
+                     ) -> Decision | None:
+    """End a canary in which both arms fall short of the champion's baseline.
+
+    The champion fails its performance check on recent labelled rows and the
+    challenger's canary accuracy is as far below the same baseline: whichever
+    wins, users keep a model unfit for the current data, so the experiment is
+    ended and the performance trigger, steady again, retrains on recent rows.
+    Online accuracy only (the arms' score is 1/0 correct).
+    """
+    cfg = policy.triggers.performance
+    chall = evidence.arms.get(state.challenger or "")
+    base, drop = evidence.baseline_value, _relative_drop(evidence)
+    if (evidence.metric_name != "accuracy" or chall is None or base is None or drop is None
+            or evidence.metric_labels < cfg.min_labels or chall.labelled < cfg.min_labels
+            or drop < cfg.relative_drop):
+        return None
+    chall_drop = (base - chall.success_rate) / max(abs(base), 1e-12)
+    if chall_drop < cfg.relative_drop:
+        return None
+    return Decision(
+        "archive_candidate",
+        (f"neither version is fit for the current data: champion {state.champion} accuracy "
+         f"{evidence.metric_value:.4g} and challenger {state.challenger} "
+         f"{chall.success_rate:.4g} ({chall.labelled} labelled canary rows) are both "
+         f"{cfg.relative_drop:.1%} or more below the baseline {base:.4g}; the experiment is "
+         "ended so a retrain on recent rows can start",),
+        {"champion_relative_drop": drop, "challenger_relative_drop": chall_drop},
+        weights={state.champion or "": 1.0}, version=state.challenger)
+
+
 def _inherit_baseline(state: ModelState, evidence: Evidence, d: Decision) -> Decision:
     """A replacement must restore the level its predecessor was held to.
 
@@ -149,9 +180,14 @@ def _regime_change_during_canary(
     change = evidence.error_change
     cfg = policy.triggers.performance
     started = state.canary_started_at
-    if (change is None or not cfg.enabled or not cfg.streaming or started is None
-            or change.at < started or change.relative_drop < cfg.relative_drop
-            or state.champion is None or state.challenger is None):
+    if not cfg.enabled or started is None or state.champion is None \
+            or state.challenger is None:
+        return None
+    unfit = _neither_arm_fit(state, evidence, policy)
+    if unfit is not None:
+        return unfit
+    if (change is None or not cfg.streaming or change.at < started
+            or change.relative_drop < cfg.relative_drop):
         return None
     return Decision(
         "archive_candidate",
@@ -163,57 +199,6 @@ def _regime_change_during_canary(
         {"change_rows_since": float(change.rows_since),
          "change_relative_drop": float(change.relative_drop)},
         weights={state.champion: 1.0}, version=state.challenger)
-
-
-def _regime_change_during_canary(
-    state: ModelState, evidence: Evidence, policy: PolicyConfig
-) -> Decision | None:
-    """End the experiment when the champion's error stream changed after it began.
-
-    A canary compares two models under one data regime. When the champion's
-    labelled errors show a change located after the canary started (and as large
-    as the performance trigger acts on), both arms were trained before it: the
-    comparison no longer answers the question. The challenger is archived and the
-    champion serves alone; the performance trigger, steady again, retrains on the
-    rows after the change.
-    """
-    change = evidence.error_change
-    cfg = policy.triggers.performance
-    started = state.canary_started_at
-    if (change is None or not cfg.enabled or not cfg.streaming or started is None
-            or change.at < started or change.relative_drop < cfg.relative_drop
-            or state.champion is None or state.challenger is None):
-        return None
-    return Decision(
-        "archive_candidate",
-        (f"the data changed during the canary: {change.detector} found a change in champion "
-         f"{state.champion}'s labelled errors {change.rows_since} rows ago (online score "
-         f"{change.metric_before:.4g} -> {change.metric_after:.4g}, "
-         f"{change.relative_drop:+.1%} worse), after the canary began; both versions were "
-         "trained before it, so the experiment is ended and the champion serves alone",),
-        {"change_rows_since": float(change.rows_since),
-         "change_relative_drop": float(change.relative_drop)},
-        weights={state.champion: 1.0}, version=state.challenger)
-
-
-#: Labelled canary rows a challenger needs before its online accuracy replaces its
-#: holdout score as the performance baseline on promotion.
-LIVE_BASELINE_MIN_ROWS = 100
-
-
-def _with_live_baseline(state: ModelState, evidence: Evidence, d: Decision) -> Decision:
-    """On promotion, anchor the new champion's baseline to what its canary measured."""
-    if d.action != "promote" or evidence.metric_name != "accuracy" or d.version is None:
-        return d
-    arm = evidence.arms.get(d.version)
-    if arm is None or arm.labelled < LIVE_BASELINE_MIN_ROWS:
-        return d
-    return replace(d, baseline=arm.success_rate,
-                   reasons=(*d.reasons, f"performance baseline of {d.version} is now its canary "
-                            f"accuracy {arm.success_rate:.4g} ({arm.labelled} labelled rows)"))
-
-
-# ------------------------------------------------------------------------ phases
 
 
 def _steady(state: ModelState, evidence: Evidence, policy: PolicyConfig) -> Decision:
