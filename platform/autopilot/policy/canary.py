@@ -273,8 +273,8 @@ def judge_canary(
                  if total >= cfg.max_samples
                  else f"{elapsed:.0f} s >= max_duration_s {cfg.max_duration_s:.0f}")
         why = f"no significant difference ({rate}; p={p:.3g}) after {spent}; champion kept"
-        return Decision("archive_candidate", (why,), numbers, weights={champ: 1.0},
-                        version=chall)
+        return Decision("archive_candidate", (why,), {**numbers, "budget_spent": 1.0},
+                        weights={champ: 1.0}, version=chall)
 
     # 5./6. Allocation while waiting.
     if mode == "bandit":

@@ -112,7 +112,37 @@ def decide(
     moved = _regime_change_during_canary(state, evidence, policy)
     if moved is not None:
         return moved
-    return _inherit_baseline(state, evidence, judge_canary(state, evidence, policy.canary, rng))
+    d = judge_canary(state, evidence, policy.canary, rng)
+    if d.action == "archive_candidate" and d.numbers.get("budget_spent"):
+        # ran its course with no verdict: the champion held up as in a failed gate
+        return _accept_recent_window(state, evidence, policy, d)
+    return _inherit_baseline(state, evidence, d)
+
+
+def _accept_recent_window(
+    state: ModelState, evidence: Evidence, policy: PolicyConfig, d: Decision
+) -> Decision:
+    """The champion held up against a model trained on the recent data: accept that data.
+
+    After a drift- or performance-triggered retrain whose candidate failed the gate
+    or ended its canary with no difference, the champion's reference profile is
+    re-fitted on the recent window (``rebaseline``) and, with enough labels, its
+    performance baseline re-anchored to its recent metric; otherwise the unchanged
+    reference (or baseline) fires the same trigger again at every
+    ``guards.min_interval_s``.
+    """
+    if state.trigger not in ("drift", "performance"):
+        return d
+    value = evidence.metric_value
+    anchored = value is not None and bool(np.isfinite(value)) and \
+        evidence.metric_labels >= policy.triggers.performance.min_labels
+    why = (f"champion {state.champion} held up on the recent window: its reference profile "
+           "is re-baselined to it")
+    if anchored:
+        why += (f" and its performance baseline re-anchored to {evidence.metric_name} "
+                f"{value:.4g} ({evidence.metric_labels} labels)")
+    return replace(d, reasons=(*d.reasons, why), rebaseline=True,
+                   baseline=float(value) if anchored and value is not None else None)
 
 
 def _neither_arm_fit(state: ModelState, evidence: Evidence, policy: PolicyConfig
@@ -290,23 +320,9 @@ def _validating(
                             numbers, weights={champ: 1.0}, version=cand)
         return Decision("hold", (res.reason,), numbers)
     if not res.passed:
-        if state.trigger in ("drift", "performance"):
-            # The champion holds up against a model trained on the recent data: accept the
-            # recent window as the new normal, or the unchanged reference (or baseline) fires
-            # the trigger again at every guards.min_interval_s.
-            value = evidence.metric_value
-            anchored = value is not None and np.isfinite(value) and \
-                evidence.metric_labels >= policy.triggers.performance.min_labels
-            why = (f"champion {champ} held up on the recent window: its reference profile is "
-                   "re-baselined to it")
-            if anchored:
-                why += (f" and its performance baseline re-anchored to {evidence.metric_name} "
-                        f"{value:.4g} ({evidence.metric_labels} labels)")
-            return Decision("archive_candidate", (f"offline gate failed: {res.reason}", why),
-                            numbers, weights={champ: 1.0}, version=cand, rebaseline=True,
-                            baseline=float(value) if anchored and value is not None else None)
-        return Decision("archive_candidate", (f"offline gate failed: {res.reason}",), numbers,
-                        weights={champ: 1.0}, version=cand)
+        failed = Decision("archive_candidate", (f"offline gate failed: {res.reason}",), numbers,
+                          weights={champ: 1.0}, version=cand)
+        return _accept_recent_window(state, evidence, policy, failed)
     mode = policy.canary.mode
     reasons = [f"offline gate passed: {res.reason}", f"starting {mode} canary"]
     step = 0

@@ -71,3 +71,21 @@ def test_gate_give_up_without_evidence_does_not_rebaseline(policy: PolicyConfig)
 
 def test_decision_defaults_to_no_rebaseline() -> None:
     assert Decision("archive_candidate").rebaseline is False
+
+
+@pytest.mark.parametrize(("trigger", "accepted"), [("drift", True), ("performance", True),
+                                                    ("schedule", False)])
+def test_canary_with_no_verdict_accepts_the_recent_window(
+        trigger: str, accepted: bool, make_policy: Any) -> None:
+    from autopilot.policy import ArmStats, ModelState
+
+    policy = make_policy(canary={"max_samples": 1000})
+    st = ModelState(model="m", phase="canary", champion="3", challenger="4", step=2,
+                    weights={"3": 0.5, "4": 0.5}, canary_started_at=T0 - 600,
+                    step_started_at=T0 - 600, trigger=trigger)
+    arms = {v: ArmStats(v, 600, 510.0, 600, p95_latency_ms=10.0) for v in ("3", "4")}
+    d = decide(st, ev(arms=arms, metric_value=0.85, baseline_value=0.88, metric_labels=600),
+               policy)
+    assert d.action == "archive_candidate" and "no significant difference" in d.reasons[0]
+    assert d.rebaseline is accepted
+    assert d.baseline == (pytest.approx(0.85) if accepted else None)
