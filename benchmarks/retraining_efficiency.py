@@ -14,12 +14,17 @@ predicted before its label is used). Streams:
   replayed from the CSV like any user's history.
 
 The policy is the shipped example's (``examples/autopilot.yaml``: drift severity
-high, 5 % performance drop, 60 s between trainings, 5-25-50-100 % canary), with
-one row per second of the stream's clock. Goal: accuracy at least periodic's
+high, 5 % performance drop or a located change in the error stream, 60 s between
+trainings, 5-25-50-100 % canary ending after 5,000 labelled rows), with one row
+per second of the stream's clock. Goal: accuracy at least periodic's
 with at most half its retrains. Prints a table; writes
 ``benchmarks/results/retraining_efficiency.json``.
 
-Run: ``.venv/bin/python benchmarks/retraining_efficiency.py [--rows 20000]``.
+Every stream is replayed with ``--seeds`` seeds (default 3: one seed flatters or
+punishes a policy by luck); the table gives mean accuracy and total retrains per
+stream, and the goal is judged on those.
+
+Run: ``.venv/bin/python benchmarks/retraining_efficiency.py [--rows 20000] [--seeds 3]``.
 """
 
 from __future__ import annotations
@@ -29,9 +34,9 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -70,78 +75,83 @@ def sea_stream(rows: int, seed: int, path: Path) -> tuple[pd.DataFrame, list[int
     return pd.read_csv(path), list(out["changes"])
 
 
+def _streams(rows: int, seed: int) -> list[tuple[str, pd.DataFrame, list[int]]]:
+    out: list[tuple[str, pd.DataFrame, list[int]]] = []
+    for scenario in ("demo", "gradual", "both"):
+        s = drifting_stream(scenario, n_rows=rows, seed=seed)
+        out.append((f"generator:{scenario}", s.frame, [c.row for c in s.change_points]))
+    # the CSV is an intermediate (regenerated each run), kept out of the results folder
+    sea_csv = Path(tempfile.gettempdir()) / "autopilot-bench" / f"sea_{seed}.csv"
+    sea, sea_changes = sea_stream(rows, seed, sea_csv)
+    out.append(("river:SEA", sea, sea_changes))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=20_000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 of every stream")
     parser.add_argument("--config", default=str(ROOT / "examples" / "autopilot.yaml"))
     parser.add_argument("--out", default=str(RESULTS / "retraining_efficiency.json"))
     args = parser.parse_args(argv)
 
     policy = load_config(args.config).policy
-    # A second policy beside the shipped one: a shorter canary (25 % then 100 %, 100
-    # samples a step) and 25 min between trainings, so a persistent covariate shift whose
-    # candidates keep failing the gate costs fewer retrains.
-    fast = policy.model_copy(update={
-        "canary": policy.canary.model_copy(update={"steps": (0.25, 1.0),
-                                                   "min_samples_per_step": 100}),
-        "guards": policy.guards.model_copy(update={"min_interval_s": 1500.0}),
-    })
-    streams: list[tuple[str, pd.DataFrame, list[int]]] = []
-    for scenario in ("demo", "gradual", "both"):
-        s = drifting_stream(scenario, n_rows=args.rows, seed=args.seed)
-        streams.append((f"generator:{scenario}", s.frame, [c.row for c in s.change_points]))
-    # the CSV is an intermediate (regenerated each run), kept out of the results folder
-    sea_csv = Path(tempfile.gettempdir()) / "autopilot-bench" / f"sea_{args.seed}.csv"
-    sea, sea_changes = sea_stream(args.rows, args.seed, sea_csv)
-    streams.append(("river:SEA", sea, sea_changes))
+    doc: dict = {"config": args.config, "rows": args.rows, "seeds": args.seeds, "runs": [],
+                 "streams": {}}
+    per: dict[str, dict[str, list]] = {}  # stream -> strategy -> [(score, retrains, secs)]
+    t_all = time.perf_counter()
+    for seed in range(args.seeds):
+        for name, frame, changes in _streams(args.rows, seed):
+            t0 = time.perf_counter()
+            res = simulate(frame, "y", SimulationSettings(seed=seed), time_column="t",
+                           policy=policy, change_rows=changes)
+            wall = time.perf_counter() - t0
+            doc["runs"].append({"stream": name, "seed": seed, "wall_s": wall, **res.to_dict()})
+            for st in res.strategies:
+                per.setdefault(name, {}).setdefault(st.name, []).append(
+                    (st.score, st.retrains, st.train_seconds,
+                     [r.rows_to_recover for r in st.recoveries]))
+            auto, periodic = res.by_name("autopilot"), res.by_name("periodic")
+            print(f"{name} seed {seed}: autopilot {auto.score:.4f} with {auto.retrains} "
+                  f"retrains vs periodic {periodic.score:.4f} with {periodic.retrains} "
+                  f"({wall:.0f} s)", flush=True)
 
-    settings = SimulationSettings(seed=args.seed)
-    rows_out = []
-    doc = {"config": args.config, "rows": args.rows, "seed": args.seed, "streams": {}}
-    for name, frame, changes in streams:
-        t0 = time.perf_counter()
-        res = simulate(frame, "y", settings, time_column="t", policy=policy,
-                       change_rows=changes)
-        res_fast = simulate(frame, "y", replace(settings, strategies=("autopilot",)),
-                            time_column="t", policy=fast, change_rows=changes)
-        wall = time.perf_counter() - t0
-        per = {s.name: s for s in res.strategies}
-        per["autopilot-fast"] = replace(res_fast.strategies[0], name="autopilot-fast")
-        strategies = list(per.values())
-        auto, periodic = per["autopilot"], per["periodic"]
-        goal_acc = auto.score >= periodic.score
-        goal_retrains = auto.retrains <= periodic.retrains / 2
-        fast_r = per["autopilot-fast"]
-        doc["streams"][name] = {
-            **res.to_dict(), "autopilot_fast": fast_r.to_dict(), "wall_s": wall,
-            "goals": {"accuracy>=periodic": goal_acc, "retrains<=half_periodic": goal_retrains,
-                      "fast: accuracy>=periodic": fast_r.score >= periodic.score,
-                      "fast: retrains<=half_periodic":
-                          fast_r.retrains <= periodic.retrains / 2},
-        }
-        for s in strategies:
-            rec = [r.rows_to_recover for r in s.recoveries]
-            rows_out.append((name, s.name, s.score, s.retrains, s.train_seconds, rec))
-        print(f"{name}: autopilot {auto.score:.4f} with {auto.retrains} retrains "
-              f"(fast canary: {fast_r.score:.4f} with {fast_r.retrains}) vs periodic "
-              f"{periodic.score:.4f} with {periodic.retrains} "
-              f"(accuracy ratio {auto.score / periodic.score:.3f}, retrain ratio "
-              f"{auto.retrains / max(1, periodic.retrains):.2f}); goals: accuracy "
-              f"{'met' if goal_acc else 'NOT met'}, retrains "
-              f"{'met' if goal_retrains else 'NOT met'} ({wall:.0f} s)", flush=True)
-
-    head = f"{'stream':<20} {'strategy':<14} {'accuracy':>9} {'retrains':>8} {'train s':>8}  " \
-           f"recovery rows per change"
+    head = (f"{'stream':<19} {'strategy':<10} {'accuracy':>8} {'retrains':>8} {'train s':>7}  "
+            f"{'acc/periodic':>12} {'retrains/periodic':>17}  goal")
     print()
+    print(f"mean accuracy and total retrains over seeds 0..{args.seeds - 1} "
+          f"({time.perf_counter() - t_all:.0f} s)")
     print(head)
     print("-" * len(head))
-    for name, strat, score, retrains, secs, rec in rows_out:
-        rec_s = ", ".join("-" if r is None else str(r) for r in rec)
-        print(f"{name:<20} {strat:<14} {score:>9.4f} {retrains:>8d} {secs:>8.1f}  {rec_s}")
+    for name, strategies in per.items():
+        p_acc = float(np.mean([x[0] for x in strategies["periodic"]]))
+        p_ret = sum(x[1] for x in strategies["periodic"])
+        for strat, xs in strategies.items():
+            acc = float(np.mean([x[0] for x in xs]))
+            ret = sum(x[1] for x in xs)
+            secs = sum(x[2] for x in xs)
+            goal = ""
+            if strat == "autopilot":
+                met_acc, met_ret = acc >= p_acc, ret <= p_ret / 2
+                goal = ("met" if met_acc and met_ret else
+                        f"NOT met ({'accuracy' if not met_acc else ''}"
+                        f"{' & ' if not met_acc and not met_ret else ''}"
+                        f"{'retrains' if not met_ret else ''})")
+                doc["streams"][name] = {
+                    "autopilot_accuracy": acc, "periodic_accuracy": p_acc,
+                    "autopilot_retrains": ret, "periodic_retrains": p_ret,
+                    "accuracy_ratio": acc / p_acc, "retrain_ratio": ret / max(1, p_ret),
+                    "per_seed": [{"seed": i, "autopilot": [a[0], a[1]],
+                                  "periodic": [b[0], b[1]]}
+                                 for i, (a, b) in enumerate(zip(xs, strategies["periodic"],
+                                                                strict=True))],
+                    "goals": {"accuracy>=periodic": met_acc,
+                              "retrains<=half_periodic": met_ret}}
+            print(f"{name:<19} {strat:<10} {acc:>8.4f} {ret:>8d} {secs:>7.1f}  "
+                  f"{acc / p_acc:>12.3f} {ret / max(1, p_ret):>17.2f}  {goal}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2, default=str))
+    out.write_text(json.dumps(doc, indent=1, default=str))
     print(f"wrote {out}")
     return 0
 
