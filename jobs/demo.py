@@ -1,7 +1,9 @@
 """``make demo``: the whole Autopilot loop, live, over real HTTP, in a few minutes.
 
-What it does (``python -m jobs.demo [--quick] [--keep]``; also ``ray job submit
--- python -m jobs.demo``):
+What it does (``python -m jobs.demo [--quick] [--keep]``; on a running cluster
+``--address HOST:PORT``, or as a Ray job: ``ray job submit --working-dir .
+--runtime-env-json '{"py_modules": ["platform/autopilot"]}' -- <venv>/bin/python -m
+jobs.demo --state-dir /abs/path``, see the README's "Run on a Ray cluster"):
 
 1. starts a local stack under a state folder: a Ray head (with its dashboard), MLflow
    on SQLite, the Monitor and Controller actors, the Serve endpoint;
