@@ -24,13 +24,22 @@ Example (no Ray needed to build the description)
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autopilot.config import AutopilotConfig, load_config
 from autopilot.errors import ConfigError
 
-__all__ = ["SERVE_PROXY_ENV", "app_builder", "build_app", "deployment_options"]
+__all__ = [
+    "SERVE_PROXY_ENV",
+    "ServeHTTP",
+    "app_builder",
+    "build_app",
+    "deployment_options",
+    "start_serve",
+    "stop_apps",
+]
 
 #: Environment for whoever starts Ray (``ray.init`` in this process, or ``ray start``):
 #: Serve reads it once, at start-up, in its controller and proxy processes. Measured with
@@ -107,3 +116,75 @@ def app_builder(args: dict[str, Any]) -> Any:
     if extra:
         raise ConfigError(f"app_builder: unknown argument(s) {extra}; only config_path")
     return build_app(cfg)
+
+
+# ------------------------------------------------------------- Serve on a shared cluster
+
+
+@dataclass(frozen=True)
+class ServeHTTP:
+    """Where Serve's HTTP proxy listens, and whether this process started Serve."""
+
+    host: str
+    port: int
+    started: bool
+
+    @property
+    def url(self) -> str:
+        """Base URL for clients (a proxy bound to every interface is reached on loopback)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+
+def _running_serve_controller() -> Any | None:
+    import ray
+    from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
+
+    try:
+        return ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+    except ValueError:
+        return None
+
+
+def start_serve(host: str, port: int) -> ServeHTTP:
+    """Start Serve with its proxy on ``host:port``, or join the Serve already running.
+
+    A cluster has one Serve instance and one HTTP port. When Serve already runs
+    (another app, another user's stack on a shared cluster) ``serve.start`` would
+    keep its proxy where it is and only warn; this returns where it really
+    listens, so callers never advertise a port nobody answers on, and
+    ``started=False`` so they never shut down a Serve they did not start.
+    """
+    import ray
+    from ray import serve
+    from ray.serve.config import HTTPOptions
+    from ray.serve.schema import LoggingConfig
+
+    existing = _running_serve_controller()
+    if existing is not None:
+        http = ray.get(existing.get_http_config.remote(), timeout=60)
+        return ServeHTTP(str(http.host), int(http.port), started=False)
+    serve.start(http_options=HTTPOptions(host=host, port=port),
+                logging_config=LoggingConfig(enable_access_log=False, log_level="WARNING"))
+    return ServeHTTP(host, port, started=True)
+
+
+def stop_apps(names: list[str], *, stop_serve: bool) -> list[str]:
+    """Delete the Serve apps ``names``; shut Serve down too if ``stop_serve`` and none remain.
+
+    Returns the names of the applications other owners still run (Serve is left
+    up for them).
+    """
+    from ray import serve
+
+    if _running_serve_controller() is None:
+        return []
+    for name in names:
+        try:
+            serve.delete(name)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+    others = sorted(serve.status().applications)
+    if stop_serve and not others:
+        serve.shutdown()
+    return others

@@ -1,7 +1,9 @@
 """``make demo``: the whole Autopilot loop, live, over real HTTP, in a few minutes.
 
-What it does (``python -m jobs.demo [--quick] [--keep]``; also ``ray job submit
--- python -m jobs.demo``):
+What it does (``python -m jobs.demo [--quick] [--keep]``; on a running cluster
+``--address HOST:PORT``, or as a Ray job: ``ray job submit --working-dir .
+--runtime-env-json '{"py_modules": ["platform/autopilot"]}' -- <venv>/bin/python -m
+jobs.demo --state-dir /abs/path``, see the README's "Run on a Ray cluster"):
 
 1. starts a local stack under a state folder: a Ray head (with its dashboard), MLflow
    on SQLite, the Monitor and Controller actors, the Serve endpoint;
@@ -495,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--port", type=int, default=8000, help="HTTP port (next free if taken)")
     parser.add_argument("--no-dashboard", action="store_true", help="start Ray without it")
+    parser.add_argument("--address", default=None,
+                        help="run on this Ray cluster instead of starting one (default: "
+                             "$RAY_ADDRESS, which Ray sets for a submitted job)")
     args = parser.parse_args(argv)
     s = QUICK if args.quick else FULL
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -526,10 +531,17 @@ def main(argv: list[str] | None = None) -> int:
     stack: dict[str, Any] = {"state_dir": str(state_dir), "configs": [str(cfg_path)],
                              "models": [MODEL], "started_at": time.time(), "started_ray": True,
                              "apps": [], "mlflow_pid": None, "ray_pgid": None}
-    in_ray_job = bool(os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_ADDRESS"))
-    if in_ray_job:  # submitted as a Ray job: use that cluster, start nothing
-        stack.update({"ray_address": os.environ.get("RAY_ADDRESS", "auto"),
-                      "started_ray": False, "dashboard_url": None})
+    # A submitted Ray job gets RAY_ADDRESS (its cluster) and its code through the job's
+    # runtime_env; --address names a cluster from outside, and then our code is shipped.
+    env_address = os.environ.get("RAY_ADDRESS", "")
+    # An http(s) RAY_ADDRESS is a job-submission (dashboard) address, not a cluster to join.
+    address = args.address or (env_address if not env_address.startswith("http") else None)
+    if address:  # someone else's cluster: start no Ray, stop only what we start on it
+        if args.address and cli._token_available():
+            os.environ.setdefault("RAY_AUTH_MODE", "token")  # before Ray is imported
+        stack.update({"ray_address": address, "started_ray": False, "dashboard_url": None,
+                      "auth_mode": os.environ.get("RAY_AUTH_MODE"),
+                      "ship_code": bool(args.address), "started_serve": False})
     else:
         os.environ.setdefault("RAY_AUTH_MODE", "token")
         stack.update(cli._start_ray_head(state_dir, 2, not args.no_dashboard))
@@ -547,7 +559,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _shutdown(stack: dict[str, Any], state_dir: Path) -> None:
     """Stop what the demo started: the whole Ray head it launched, or, inside someone
-    else's cluster (a Ray job), only its Serve app and its two actors."""
+    else's cluster (a Ray job, ``--address``), only its Serve app, Serve itself if the
+    demo started it and no other application is left, and its two actors."""
     import ray
 
     from autopilot import cli
@@ -555,16 +568,17 @@ def _shutdown(stack: dict[str, Any], state_dir: Path) -> None:
     t = time.monotonic()
     try:
         if ray.is_initialized() and not stack.get("started_ray"):
-            from ray import serve
-
             from autopilot.controller import get_controller
             from autopilot.monitor import get_monitor
+            from deployments.app import stop_apps
 
-            for app in stack.get("apps", []):
-                try:
-                    serve.delete(app["name"])
-                except Exception:  # noqa: BLE001 - already gone
-                    pass
+            try:
+                others = stop_apps([a["name"] for a in stack.get("apps", [])],
+                                   stop_serve=bool(stack.get("started_serve")))
+                if others and stack.get("started_serve"):
+                    print(f"Serve left running for other applications: {', '.join(others)}")
+            except Exception as exc:  # noqa: BLE001 - still remove the actors
+                print(f"could not remove the Serve app: {type(exc).__name__}: {exc}")
             for getter in (get_controller, get_monitor):
                 try:
                     ray.kill(getter(), no_restart=True)
@@ -596,9 +610,12 @@ def _run(args: argparse.Namespace, s: DemoSettings, cfg: Any, stack: dict[str, A
 
     if stack.get("started_ray"):
         cli._connect(stack, state_dir)
-    else:  # inside a Ray job: the driver already knows its cluster (RAY_ADDRESS)
-        ray.init(address=stack["ray_address"], namespace="autopilot", log_to_driver=False,
-                 logging_level="ERROR")
+    else:  # someone else's cluster (inside a Ray job, RAY_ADDRESS names it)
+        cli._connect(stack, state_dir,
+                     runtime_env=cli.project_runtime_env() if stack.get("ship_code") else None)
+        from autopilot.controller import dashboard_url
+
+        stack["dashboard_url"] = dashboard_url()
     import logging
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # keep the console for events
@@ -620,20 +637,22 @@ def _run(args: argparse.Namespace, s: DemoSettings, cfg: Any, stack: dict[str, A
     print(f"  version {outcome.version.version} ({outcome.family}) is champion; "
           f"{len(board)} trials on the leaderboard; {time.monotonic() - t:.0f} s")
 
+    from ray import serve
+
+    from deployments.app import build_app, start_serve
+
+    # On a cluster whose Serve already runs (a Ray job on a shared cluster), its proxy
+    # keeps its port and "/" may be taken: the demo then lives under /demo.
+    http = start_serve(cfg.serving.host, cfg.serving.http_port)
+    stack["started_serve"] = http.started
+    prefix = "/" if http.started else f"/{MODEL}"
+    url = http.url + prefix.rstrip("/")
     monitor = start_monitor(state_dir / "monitor.db", window_rows=cfg.monitor.window_rows)
     controller = start_controller([cfg], journal_path=state_dir / "journal.db",
-                                  launcher="task", train_fn=demo_train)
-    from ray import serve
-    from ray.serve.config import HTTPOptions
-    from ray.serve.schema import LoggingConfig
-
-    from deployments.app import build_app
-
-    serve.start(http_options=HTTPOptions(host=cfg.serving.host, port=cfg.serving.http_port),
-                logging_config=LoggingConfig(enable_access_log=False, log_level="WARNING"))
-    serve.run(build_app(cfg), name="autopilot-demo", route_prefix="/", blocking=False)
-    stack["apps"].append({"name": "autopilot-demo", "route_prefix": "/"})
-    url = f"http://{cfg.serving.host}:{cfg.serving.http_port}"
+                                  launcher="task", train_fn=demo_train,
+                                  endpoints={MODEL: url})
+    serve.run(build_app(cfg), name="autopilot-demo", route_prefix=prefix, blocking=False)
+    stack["apps"].append({"name": "autopilot-demo", "route_prefix": prefix})
     stack["serve_url"] = url
     cli._write_stack(state_dir, stack)
     _wait_http(url, 180)

@@ -46,6 +46,8 @@ __all__ = [
     "Subcommand",
     "build_parser",
     "main",
+    "model_route_prefix",
+    "project_runtime_env",
     "subcommand",
 ]
 
@@ -236,22 +238,50 @@ def read_stack(state_dir: Path) -> dict[str, Any]:
         raise ControlError(f"stack file {str(path)!r} is corrupt: {exc}") from exc
 
 
-def _connect(stack: dict[str, Any], state_dir: Path) -> None:
+def project_runtime_env() -> dict[str, Any]:
+    """A runtime_env that ships this process's Autopilot code to a cluster it did not start.
+
+    The packages ``autopilot``, ``deployments`` and ``jobs`` as ``py_modules``, so the
+    actors, Serve replicas and retrains that ``up --address`` creates run the same code
+    as the CLI, whether or not (or whichever version) the cluster has installed.
+    """
+    import importlib.util
+
+    dirs = []
+    for module in ("autopilot.cli", "deployments.app", "jobs.retrain"):
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            raise ControlError(f"cannot find the module {module!r} to ship to the cluster")
+        dirs.append(str(Path(spec.origin).resolve().parent))
+    return {"py_modules": dirs}
+
+
+def _connect(stack: dict[str, Any], state_dir: Path,
+             runtime_env: dict[str, Any] | None = None) -> None:
     address = stack.get("ray_address")
     if not _port_open(address):
         raise _not_running(state_dir, f"Ray at {address} does not answer")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if stack.get("auth_mode"):
-        # A driver defaults to auth mode "disabled" and would not send the token that the
-        # head we started (token mode, Ray 2.60's default for `ray start`) requires. Ray
+    mode = stack.get("auth_mode") or ("token" if _token_available() else None)
+    if mode:
+        # A driver defaults to auth mode "disabled" and would not send the token that a
+        # head started by `ray start` (token mode, Ray 2.60's default) requires. Ray
         # reads the mode once, so this must happen before its first import.
-        os.environ.setdefault("RAY_AUTH_MODE", stack["auth_mode"])
+        os.environ.setdefault("RAY_AUTH_MODE", mode)
     import ray
 
     if ray.is_initialized():
         return
-    ray.init(address=address, namespace="autopilot", log_to_driver=False,
-             logging_level="ERROR")
+    try:
+        ray.init(address=address, namespace="autopilot", log_to_driver=False,
+                 logging_level="ERROR", runtime_env=runtime_env)
+    except ConnectionError as exc:
+        mode = os.environ.get("RAY_AUTH_MODE", "disabled")
+        raise ControlError(
+            f"could not connect to Ray at {address}: {exc}. This client's RAY_AUTH_MODE is "
+            f"{mode!r}; a cluster started by `ray start` in Ray 2.60 wants 'token' and the "
+            "token in ~/.ray/auth_token (or RAY_AUTH_TOKEN)"
+        ) from exc
 
 
 def _port_open(address: str | None, timeout: float = 1.0) -> bool:
@@ -409,6 +439,8 @@ def _args_up(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None,
                    help="use this running Ray cluster instead of starting one")
     p.add_argument("--num-cpus", type=int, default=2, help="CPUs for the local Ray (default 2)")
+    p.add_argument("--http-port", type=int, default=None,
+                   help="Serve's HTTP port (default: serving.http_port of the first config)")
     p.add_argument("--no-dashboard", action="store_true",
                    help="start Ray without its dashboard (retrains then run as Ray tasks)")
     p.add_argument("--no-train", action="store_true",
@@ -432,17 +464,21 @@ def cmd_up(args: argparse.Namespace) -> int:
         if _port_open(old.get("ray_address")):
             raise ControlError(f"a stack is already running for {str(state_dir)!r} "
                                f"(Ray at {old['ray_address']}); run `autopilot down` first")
-    if args.address is None:
-        os.environ.setdefault("RAY_AUTH_MODE", "token")  # before anything imports ray
+    if args.address is None or _token_available():
+        # Before anything imports ray (it reads the mode once). `ray start` in Ray 2.60
+        # turns token authentication on, and a driver in the default mode ("disabled")
+        # is refused by such a cluster; RAY_AUTH_MODE=disabled in the shell opts out.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     stack: dict[str, Any] = {
         "state_dir": str(state_dir), "configs": [str(Path(c).resolve()) for c in args.config],
         "models": names, "started_at": time.time(), "started_ray": args.address is None,
-        "apps": [], "mlflow_pid": None, "ray_pgid": None,
+        "apps": [], "mlflow_pid": None, "ray_pgid": None, "started_serve": False,
     }
     if args.address is None:
         stack.update(_start_ray_head(state_dir, args.num_cpus, not args.no_dashboard))
     else:
-        stack.update({"ray_address": args.address, "dashboard_url": None})
+        stack.update({"ray_address": args.address, "dashboard_url": None,
+                      "auth_mode": os.environ.get("RAY_AUTH_MODE")})
     # Written now, so `down` can clean up even if a later step fails.
     _write_stack(state_dir, stack)
     _LAST.parent.mkdir(parents=True, exist_ok=True)
@@ -450,7 +486,15 @@ def cmd_up(args: argparse.Namespace) -> int:
     total = 4 + len(cfgs) * 2 + (1 if args.mlflow_ui else 0)
     with Progress("autopilot up", total=total) as bar:
         with _step(bar, "connecting"):
-            _connect(stack, state_dir)
+            # On a cluster we did not start, ship our code (its workers do not see our
+            # PYTHONPATH or virtualenv); a head we started inherits our environment.
+            _connect(stack, state_dir,
+                     runtime_env=project_runtime_env() if args.address is not None else None)
+            if args.address is not None:
+                from autopilot.controller import dashboard_url
+
+                # Retrains go out as Ray jobs through it when it answers (else as tasks).
+                stack["dashboard_url"] = dashboard_url()
         if args.mlflow_ui:
             with _step(bar, "MLflow UI"):
                 stack["mlflow_pid"] = _start_mlflow_ui(cfgs[0], args.mlflow_ui, state_dir)
@@ -464,21 +508,22 @@ def cmd_up(args: argparse.Namespace) -> int:
             with _step(bar, f"first model for {cfg.name}"):
                 if not args.no_train:
                     _train_first(cfg)
+        with _step(bar, "serve"):
+            from deployments.app import start_serve
+
+            http = start_serve(cfgs[0].serving.host,
+                               args.http_port or cfgs[0].serving.http_port)
+            stack["started_serve"] = http.started
+            stack["serve_url"] = http.url
+            _write_stack(state_dir, stack)
+        # One Serve proxy (one port) for the cluster: each model is its own application,
+        # under /<name> when there are several.
+        prefixes = {c.name: model_route_prefix(c.name, len(cfgs)) for c in cfgs}
         with _step(bar, "controller"):
             from autopilot.controller import start_controller
 
-            base = {c.name: f"http://{c.serving.host}:{c.serving.http_port}" for c in cfgs}
-            urls = base if len(cfgs) == 1 else {n: f"{u}/{n}" for n, u in base.items()}
+            urls = {n: http.url + p.rstrip("/") for n, p in prefixes.items()}
             start_controller(cfgs, journal_path=state_dir / "journal.db", endpoints=urls)
-        with _step(bar, "serve"):
-            from ray import serve
-            from ray.serve.config import HTTPOptions
-            from ray.serve.schema import LoggingConfig
-
-            serve.start(http_options=HTTPOptions(host=cfgs[0].serving.host,
-                                                 port=cfgs[0].serving.http_port),
-                        logging_config=LoggingConfig(enable_access_log=False,
-                                                     log_level="WARNING"))
         for cfg in cfgs:
             with _step(bar, f"endpoint for {cfg.name}"):
                 from ray import serve
@@ -486,15 +531,21 @@ def cmd_up(args: argparse.Namespace) -> int:
                 from deployments.app import build_app
 
                 app = f"autopilot-{cfg.name}"
-                prefix = "/" if len(cfgs) == 1 else f"/{cfg.name}"
+                prefix = prefixes[cfg.name]
+                # The route prefix must be unique on the cluster's one Serve instance.
                 serve.run(build_app(cfg), name=app, route_prefix=prefix, blocking=False)
                 stack["apps"].append({"name": app, "route_prefix": prefix})
-        stack["serve_url"] = f"http://{cfgs[0].serving.host}:{cfgs[0].serving.http_port}"
-        _write_stack(state_dir, stack)
+                _write_stack(state_dir, stack)
     _forget_default_address(stack.get("ray_address") if stack["started_ray"] else None,
                             wait_s=0.0)
     print(f"Autopilot is up: {', '.join(names)}")
-    print(f"  endpoint   {stack['serve_url']}  (POST /v1/models/<name>/predict)")
+    for app in stack["apps"]:
+        name = app["name"].removeprefix("autopilot-")
+        base = stack["serve_url"] + app["route_prefix"].rstrip("/")
+        print(f"  endpoint   {base}/v1/models/{name}/predict")
+    if not stack["started_serve"]:
+        print(f"  (Serve was already running on this cluster: its proxy at {stack['serve_url']} "
+              "is used, and `down` leaves Serve up)")
     if stack.get("dashboard_url"):
         print(f"  dashboard  {stack['dashboard_url']}")
     if stack.get("mlflow_url"):
@@ -502,6 +553,23 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"  state      {state_dir}")
     print("  next       autopilot status | autopilot history | autopilot down")
     return 0
+
+
+def model_route_prefix(name: str, n_models: int) -> str:
+    """Serve route prefix of a model's application: ``/`` alone, ``/<name>`` among several.
+
+    >>> model_route_prefix("churn", 1), model_route_prefix("churn", 2)
+    ('/', '/churn')
+    """
+    return "/" if n_models == 1 else f"/{name}"
+
+
+def _token_available() -> bool:
+    """True when a Ray auth token is configured for this user (env or ``~/.ray/auth_token``)."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
+    return path.is_file()
 
 
 def _write_stack(state_dir: Path, stack: dict[str, Any]) -> None:
@@ -721,17 +789,16 @@ def _remove_actors_and_apps(stack: dict[str, Any], state_dir: Path) -> None:
     _connect(stack, state_dir)  # first: it sets Ray's auth mode before Ray is imported
     import ray
 
-    try:
-        from ray import serve
-
-        for app in stack.get("apps", []):
-            try:
-                serve.delete(app["name"])
-            except Exception:  # noqa: BLE001 - already gone
-                pass
-    except ImportError:  # pragma: no cover - serve is a dependency
-        pass
     from autopilot.controller import get_controller
+    from deployments.app import stop_apps
+
+    # Serve itself goes only if this stack started it and nobody else's app is left on
+    # it; with our own Ray head the whole cluster goes next anyway.
+    others = stop_apps([a["name"] for a in stack.get("apps", [])],
+                       stop_serve=bool(stack.get("started_serve")) and not stack.get("started_ray"))
+    if others and stack.get("started_serve") and not stack.get("started_ray"):
+        print(f"autopilot: Serve left running for other applications: {', '.join(others)}",
+              file=sys.stderr)
     from autopilot.monitor import get_monitor
 
     for getter in (get_controller, get_monitor):

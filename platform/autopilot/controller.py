@@ -247,9 +247,17 @@ def dashboard_url() -> str | None:
     if not url:
         try:
             import ray
+            from ray._private import ray_constants
+            from ray.experimental.internal_kv import _internal_kv_get
 
-            # Empty when the cluster runs without a dashboard (include_dashboard=False).
-            url = ray._private.worker.get_dashboard_url() if ray.is_initialized() else None
+            # The dashboard records its address in the cluster's GCS; absent when the
+            # cluster runs without one. (`ray._private.worker.get_dashboard_url()` is only
+            # right in a driver: in a worker, the controller actor included, it answers
+            # Ray's default 127.0.0.1:8265, which may be another cluster's dashboard.)
+            raw = (_internal_kv_get(ray_constants.DASHBOARD_ADDRESS,
+                                    namespace=ray_constants.KV_NAMESPACE_DASHBOARD)
+                   if ray.is_initialized() else None)
+            url = raw.decode() if raw else None
         except Exception:  # noqa: BLE001 - no Ray, no dashboard
             url = None
     if not url:
@@ -290,7 +298,7 @@ class RayJobLauncher:
         self._client.submit_job(
             entrypoint=" ".join(_quote(a) for a in args),
             submission_id=handle,
-            runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}},
+            runtime_env={"env_vars": {"RAY_USAGE_STATS_ENABLED": "0"}, **_code_runtime_env()},
         )
         return handle
 
@@ -320,6 +328,22 @@ class RayJobLauncher:
             return LaunchStatus("failed", error=f"job {handle} succeeded but registered "
                                                 "no new version")
         return LaunchStatus("succeeded", version=found[-1].version)
+
+
+def _code_runtime_env() -> dict[str, Any]:
+    """This worker's uploaded code (``working_dir``/``py_modules`` URIs), for a job it submits.
+
+    A controller started by ``autopilot up --address`` or inside a Ray job runs code
+    shipped to the cluster; its retrain jobs must run that same code, not whatever
+    version (if any) the cluster has installed. Empty outside Ray or with no uploads.
+    """
+    import ray
+
+    try:
+        env = ray.get_runtime_context().runtime_env if ray.is_initialized() else {}
+    except Exception:  # noqa: BLE001 - no runtime context: nothing to pass on
+        return {}
+    return {k: env[k] for k in ("working_dir", "py_modules") if env.get(k)}
 
 
 def endpoint_breakers(url: str, model: str, timeout_s: float = 2.0) -> dict[str, str]:

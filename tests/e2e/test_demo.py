@@ -16,8 +16,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_quick_tells_the_whole_story(tmp_path: Path) -> None:
-    from autopilot.journal import Journal
-
     state = tmp_path / "demo"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
     env.pop("RAY_ADDRESS", None)  # the demo must start (and stop) its own Ray
@@ -27,6 +25,14 @@ def test_demo_quick_tells_the_whole_story(tmp_path: Path) -> None:
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert_demo_story(state, proc.stdout)
+
+
+def assert_demo_story(state: Path, stdout: str) -> None:
+    """The journal assertions on a finished demo's state folder (also usable by hand on a
+    demo run as a Ray job: see the README's "Run on a Ray cluster")."""
+    from autopilot.journal import Journal
+
     summary = json.loads((state / "demo_summary.json").read_text())
     marks = summary["marks"]
     journal = Journal(state / "journal.db")
@@ -57,5 +63,5 @@ def test_demo_quick_tells_the_whole_story(tmp_path: Path) -> None:
     # ... and it answers with good accuracy at the end; the report was written.
     assert summary["summary"]["request errors"] == 0
     assert (state / "report.html").exists() and (state / "report.png").exists()
-    assert "stack stopped" in proc.stdout
+    assert "stack stopped" in stdout
     assert not (state / "stack.json").exists()
