@@ -633,7 +633,13 @@ class MonitorStore:
         key = (model, version)
         dets = self._detectors.get(key)
         if dets is None:
-            dets = self._detectors[key] = self._detector_factory()
+            dets = self._detector_factory()
+            if self._task(model) != "classification":
+                # DDM models a 0/1 error stream; a regressor's absolute error is real-valued
+                from autopilot.stats import DDM
+
+                dets = {k: d for k, d in dets.items() if not isinstance(d, DDM)}
+            self._detectors[key] = dets
             self._det_fired[key] = {}
             self._det_n[key] = 0
         x = 1.0 - row.score if self._task(model) == "classification" else -row.score

@@ -3,22 +3,17 @@
 Found running ``autopilot up --address`` with ``examples/regression.yaml``: the
 default detectors include DDM, which takes a 0/1 error stream, and the monitor
 feeds it a regressor's absolute error, so ``ingest_labels`` raised and every
-controller tick for the model failed. Strict xfail until ``monitor.py`` gives
-regression models detectors that take real-valued errors (or gives DDM only
-0/1 streams); it then passes and the marker must go.
+controller tick for the model failed. Regression models now get the detectors
+that take real-valued errors only (Page-Hinkley, ADWIN).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from autopilot.monitor import MonitorStore
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="monitor feeds a regressor's absolute error to DDM (0/1 only)")
 def test_regression_labels_are_ingested_with_default_detectors(tmp_path: Path) -> None:
     store = MonitorStore(tmp_path / "mon.db", window_rows=100)
     store.configure("spend", task="regression", target="y")
@@ -30,3 +25,6 @@ def test_regression_labels_are_ingested_with_default_detectors(tmp_path: Path) -
     labels = [{"request_id": f"r{i}", "model": "spend", "label": 12.5 + i, "ts": 2000.0 + i}
               for i in range(20)]
     assert store.ingest_labels(labels) == 20
+    det = store.detectors("spend", "1")
+    assert det.n == 20
+    assert "ddm" not in store._detectors[("spend", "1")]  # real-valued stream: no DDM
