@@ -712,7 +712,9 @@ def _run(args: argparse.Namespace, s: DemoSettings, cfg: Any, stack: dict[str, A
         nxt = [e for e in retrains if t0 is not None and e["ts"] >= t0
                and (e.get("numbers") or {}).get("trigger") == trigger]
         detect[kind] = None if not nxt else nxt[0]["ts"] - t0
-    quiet_decisions = [e for e in loud if e["ts"] < marks.get("covariate", float("inf"))]
+    # "detected" entries are early warnings, not decisions (they change nothing)
+    quiet_decisions = [e for e in loud if e["ts"] < marks.get("covariate", float("inf"))
+                       and e["action"] != "detected"]
     summary = {
         "retrains": len(retrains),
         "promotions": sum(e["action"] == "promote" for e in loud),
