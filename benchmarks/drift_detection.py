@@ -142,15 +142,32 @@ def episodes(scenario: str, seed: int) -> list[Monitored]:
 
 def windowed_alarms(m: Monitored, use_drift: bool, use_perf: bool, every: int = EVERY,
                     window: int = WINDOW) -> list[int]:
-    """Alarms of the policy's drift/performance triggers checked every EVERY rows."""
-    from autopilot.stats import ReferenceProfile
+    """Alarms of the policy's drift/performance triggers checked every EVERY rows.
+
+    The performance trigger gets both its views, as the controller gives them: the
+    window's accuracy against the baseline, and the located change ADWIN finds in the
+    error stream (``Evidence.error_change``, built as the monitor builds it).
+    """
+    from autopilot.policy.types import StreamAlarm
+    from autopilot.stats import ADWIN, ReferenceProfile, mean_shift_point
 
     policy = PolicyConfig()
     profile = ReferenceProfile.fit(m.reference)
     alarms: list[int] = []
     start = 0  # a fresh window begins here (after an alarm the controller would act)
     n = len(m.errors)
+    adwin, fed, since_reset, change = ADWIN(), 0, 0, None
     for end in range(every, n + 1, every):
+        if use_perf:
+            for i in range(fed, end):
+                if adwin.update(m.errors[i]):
+                    seg = m.errors[since_reset:i + 1]
+                    cp = mean_shift_point(seg, min_size=min(20, len(seg) // 2))
+                    # online score = 1 - error: accuracy before and after the change
+                    change = (since_reset + cp.index, 1.0 - cp.mean_before,
+                              1.0 - cp.mean_after)
+                    since_reset = i + 1
+            fed = end
         lo = max(start, end - window)
         if end - lo < window // 2:
             continue
@@ -162,12 +179,17 @@ def windowed_alarms(m: Monitored, use_drift: bool, use_perf: bool, every: int = 
             fired = drift_trigger(ev, policy.triggers.drift).fired
         if use_perf and not fired:
             acc = 1.0 - float(m.errors[lo:end].mean())
+            alarm = None if change is None else StreamAlarm(
+                "adwin", float(change[0]), end - change[0], change[1], change[2])
             ev = Evidence(model="bench", now=float(end), metric_value=acc,
-                          baseline_value=m.baseline, metric_labels=end - lo)
+                          baseline_value=m.baseline, metric_labels=end - lo,
+                          error_change=alarm)
             fired = performance_trigger(ev, policy.triggers.performance).fired
         if fired:
             alarms.append(m.start + end)
             start = end
+            change = None  # acted on (the controller resets the detector)
+            adwin, since_reset = ADWIN(), end
     return alarms
 
 

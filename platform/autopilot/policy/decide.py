@@ -109,10 +109,12 @@ def decide(
         return _training(state, evidence, policy)
     if state.phase == "validating":
         return _validating(state, evidence, policy, rng)
-    moved = _regime_change_during_canary(state, evidence, policy)
-    if moved is not None:
-        return moved
     d = judge_canary(state, evidence, policy.canary, rng)
+    if d.action in ("none", "hold", "ramp", "set_weights"):
+        # no verdict yet: the experiment may have been overtaken by the data
+        moved = _regime_change_during_canary(state, evidence, policy)
+        if moved is not None:
+            return moved
     if d.action == "archive_candidate" and d.numbers.get("budget_spent"):
         # ran its course with no verdict: the champion held up as in a failed gate
         return _accept_recent_window(state, evidence, policy, d)
@@ -149,14 +151,20 @@ def _neither_arm_fit(state: ModelState, evidence: Evidence, policy: PolicyConfig
                      ) -> Decision | None:
     """End a canary in which both arms fall short of the champion's baseline.
 
-    The champion fails its performance check on recent labelled rows and the
-    challenger's canary accuracy is as far below the same baseline: whichever
-    wins, users keep a model unfit for the current data, so the experiment is
-    ended and the performance trigger, steady again, retrains on recent rows.
-    Online accuracy only (the arms' score is 1/0 correct).
+    The champion fails its performance check on recent labelled rows, and the
+    challenger, no better than the champion in the canary so far, is as far below
+    the same baseline: whichever wins, users keep a model unfit for the current
+    data, so the experiment is ended and the performance trigger, steady again,
+    retrains on recent rows. A challenger doing better than the champion keeps
+    its canary (the sequential test will promote it). Online accuracy only (the
+    arms' score is 1/0 correct).
     """
     cfg = policy.triggers.performance
     chall = evidence.arms.get(state.challenger or "")
+    champ = evidence.arms.get(state.champion or "")
+    if champ is not None and chall is not None and champ.labelled and \
+            chall.success_rate > champ.success_rate:
+        return None
     base, drop = evidence.baseline_value, _relative_drop(evidence)
     if (evidence.metric_name != "accuracy" or chall is None or base is None or drop is None
             or evidence.metric_labels < cfg.min_labels or chall.labelled < cfg.min_labels
