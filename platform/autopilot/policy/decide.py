@@ -147,43 +147,6 @@ def _accept_recent_window(
                    baseline=float(value) if anchored and value is not None else None)
 
 
-def _neither_arm_fit(state: ModelState, evidence: Evidence, policy: PolicyConfig
-                     ) -> Decision | None:
-    """End a canary in which both arms fall short of the champion's baseline.
-
-    The champion fails its performance check on recent labelled rows, and the
-    challenger, no better than the champion in the canary so far, is as far below
-    the same baseline: whichever wins, users keep a model unfit for the current
-    data, so the experiment is ended and the performance trigger, steady again,
-    retrains on recent rows. A challenger doing better than the champion keeps
-    its canary (the sequential test will promote it). Online accuracy only (the
-    arms' score is 1/0 correct).
-    """
-    cfg = policy.triggers.performance
-    chall = evidence.arms.get(state.challenger or "")
-    champ = evidence.arms.get(state.champion or "")
-    if champ is not None and chall is not None and champ.labelled and \
-            chall.success_rate > champ.success_rate:
-        return None
-    base, drop = evidence.baseline_value, _relative_drop(evidence)
-    if (evidence.metric_name != "accuracy" or chall is None or base is None or drop is None
-            or evidence.metric_labels < cfg.min_labels or chall.labelled < cfg.min_labels
-            or drop < cfg.relative_drop):
-        return None
-    chall_drop = (base - chall.success_rate) / max(abs(base), 1e-12)
-    if chall_drop < cfg.relative_drop:
-        return None
-    return Decision(
-        "archive_candidate",
-        (f"neither version is fit for the current data: champion {state.champion} accuracy "
-         f"{evidence.metric_value:.4g} and challenger {state.challenger} "
-         f"{chall.success_rate:.4g} ({chall.labelled} labelled canary rows) are both "
-         f"{cfg.relative_drop:.1%} or more below the baseline {base:.4g}; the experiment is "
-         "ended so a retrain on recent rows can start",),
-        {"champion_relative_drop": drop, "challenger_relative_drop": chall_drop},
-        weights={state.champion or "": 1.0}, version=state.challenger)
-
-
 def _inherit_baseline(state: ModelState, evidence: Evidence, d: Decision) -> Decision:
     """A replacement must restore the level its predecessor was held to.
 
@@ -221,9 +184,6 @@ def _regime_change_during_canary(
     if not cfg.enabled or started is None or state.champion is None \
             or state.challenger is None:
         return None
-    unfit = _neither_arm_fit(state, evidence, policy)
-    if unfit is not None:
-        return unfit
     if (change is None or not cfg.streaming or change.at < started
             or change.relative_drop < cfg.relative_drop):
         return None
