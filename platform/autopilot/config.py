@@ -272,6 +272,10 @@ class CanaryConfig(_Section):
     # champion sooner; later steps, guardrails, SRM and the test are unchanged.
     # None: every canary starts at steps[0].
     urgent_start_step: Fraction | None = 0.5
+    # When max_samples / max_duration_s run out with no verdict: keep the champion, or
+    # promote the challenger if its canary point estimate is not worse (it already beat the
+    # champion at the offline gate, and it learnt from fresher data).
+    on_no_verdict: Literal["keep_champion", "promote"] = "keep_champion"
 
 
 class PolicyConfig(_Section):

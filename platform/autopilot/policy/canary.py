@@ -23,7 +23,9 @@ Order of the checks (the first that speaks decides):
    mode). Significantly worse: roll back (``gradual``; ``instant`` at the
    first step or with ``gradual_rollback`` off; archived in shadow mode).
 4. **Budget**: ``max_samples`` labelled rows or ``max_duration_s`` end the
-   canary as "no difference": the champion stays, the challenger is archived.
+   canary as "no difference": the champion stays, the challenger is archived
+   (``on_no_verdict="promote"``: the challenger is promoted if its point
+   estimate is not worse, since it already beat the champion offline).
 5. **Ramp on safety** (split mode): after ``min_samples_per_step`` challenger
    requests in the current step with no harm shown, move to the next step
    below 100 %; the last such step waits for the test.
@@ -272,6 +274,12 @@ def judge_canary(
         spent = (f"{total} labelled rows >= max_samples {cfg.max_samples}"
                  if total >= cfg.max_samples
                  else f"{elapsed:.0f} s >= max_duration_s {cfg.max_duration_s:.0f}")
+        if cfg.on_no_verdict == "promote" and test.estimate >= 0:
+            why = (f"no significant difference ({rate}; p={p:.3g}) after {spent}; the "
+                   "challenger, which passed the offline gate, is not worse: promoted "
+                   "(canary.on_no_verdict)")
+            return Decision("promote", (why,), {**numbers, "budget_spent": 1.0},
+                            weights={chall: 1.0}, version=chall)
         why = f"no significant difference ({rate}; p={p:.3g}) after {spent}; champion kept"
         return Decision("archive_candidate", (why,), {**numbers, "budget_spent": 1.0},
                         weights={champ: 1.0}, version=chall)

@@ -89,3 +89,23 @@ def test_canary_with_no_verdict_accepts_the_recent_window(
     assert d.action == "archive_candidate" and "no significant difference" in d.reasons[0]
     assert d.rebaseline is accepted
     assert d.baseline == (pytest.approx(0.85) if accepted else None)
+
+
+def test_no_verdict_can_promote_a_challenger_that_is_not_worse(make_policy: Any) -> None:
+    from autopilot.policy import ArmStats, ModelState
+
+    policy = make_policy(canary={"max_samples": 1000, "on_no_verdict": "promote"})
+    st = ModelState(model="m", phase="canary", champion="3", challenger="4", step=2,
+                    weights={"3": 0.5, "4": 0.5}, canary_started_at=T0 - 600,
+                    step_started_at=T0 - 600, trigger="drift")
+    arms = {"3": ArmStats("3", 600, 500.0, 600, p95_latency_ms=10.0),
+            "4": ArmStats("4", 600, 510.0, 600, p95_latency_ms=10.0)}
+    d = decide(st, ev(arms=arms, metric_value=0.85, baseline_value=0.88, metric_labels=600),
+               policy)
+    assert (d.action, d.version, d.weights) == ("promote", "4", {"4": 1.0})
+    assert "canary.on_no_verdict" in d.reasons[0] and d.rebaseline is False
+    # a challenger whose estimate is worse is still archived
+    arms["4"] = ArmStats("4", 600, 490.0, 600, p95_latency_ms=10.0)
+    d = decide(st, ev(arms=arms, metric_value=0.85, baseline_value=0.88, metric_labels=600),
+               policy)
+    assert d.action == "archive_candidate" and d.rebaseline is True
