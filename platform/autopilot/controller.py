@@ -869,10 +869,13 @@ class ControllerCore:
             det = self.monitor.detectors(name, champ)
             if "adwin" in det.first_at:
                 n = int(det.first_at["adwin"])
-                # DetectorState keeps where it fired (labelled rows), not the means.
-                current[f"error:{champ}:adwin:{n}"] = {
-                    "signal": "error", "detector": "adwin", "version": champ, "n": n,
-                    "labelled": int(det.n)}
+                alarm = {"signal": "error", "detector": "adwin", "version": champ, "n": n,
+                         "labelled": int(det.n)}
+                located = self.monitor.error_change(name, champ)
+                if located is not None:  # where the change was, and the score either side
+                    alarm.update(at=located["at"], rows_since=located["rows_since"],
+                                 score_before=located["before"], score_after=located["after"])
+                current[f"error:{champ}:adwin:{n}"] = alarm
         fresh = [a for k, a in current.items() if k not in m.detected]
         if not fresh:
             if m.detected - set(current):
@@ -1076,8 +1079,11 @@ def _norm(value: Any) -> str:
 def _detection_reason(a: Mapping[str, Any]) -> str:
     """One line per alarm for the journal and the notification."""
     if a["signal"] == "error":
+        where = "" if "score_before" not in a else (
+            f"; located {a['rows_since']} labelled rows back, online score "
+            f"{a['score_before']:.4g} -> {a['score_after']:.4g}")
         return (f"ADWIN on the error stream of champion {a['version']} fired at labelled row "
-                f"{a['n']} since the last reset")
+                f"{a['n']} since the last reset{where}")
     return (f"ADWIN on feature {a['feature']}: mean {a['mean_before']:.4g} -> "
             f"{a['mean_after']:.4g} (version {a['version']}, served row {a['n']} since the "
             f"last reset, change within the last {a['rows_after']} rows)")

@@ -532,6 +532,9 @@ def test_concept_change_retrains_on_the_rows_after_it(tmp_path: Path) -> None:
     assert rig.tick() == "hold"  # located, but fewer than 150 labelled rows after it
     hold = rig.journal.query(model=NAME, action="hold")[-1]
     assert any("waiting for 150 labelled rows after the change" in r for r in hold.reasons)
+    warned = rig.journal.query(model=NAME, action="detected")
+    assert any("error stream of champion 1" in r and "online score" in r
+               for e in warned for r in e.reasons), [e.reasons for e in warned]
     rig.serve(100, flip=True)
     assert rig.tick() == "retrain"
     entry = rig.journal.query(model=NAME, action="retrain")[-1]
