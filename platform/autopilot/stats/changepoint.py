@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from autopilot.stats._checks import float_series
 
@@ -43,7 +44,7 @@ class ChangePoint:
     statistic: float
 
 
-def mean_shift_point(x: object, min_size: int = 1) -> ChangePoint:
+def mean_shift_point(x: ArrayLike, min_size: int = 1) -> ChangePoint:
     """Least-squares location of a single change in the mean of ``x``.
 
     Parameters
