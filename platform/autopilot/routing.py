@@ -50,6 +50,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from autopilot.records import NAMESPACE
+
 __all__ = [
     "CONTROLLER_ACTOR",
     "NAMESPACE",
@@ -62,9 +64,9 @@ __all__ = [
     "shadow_versions",
 ]
 
-#: Ray namespace and actor name the endpoint polls for tables and sends admin commands to:
+#: Actor name the endpoint polls for tables and sends admin commands to, in the one
+#: Ray namespace of every Autopilot actor (:data:`autopilot.records.NAMESPACE`):
 #: ``ray.get_actor(CONTROLLER_ACTOR, namespace=NAMESPACE).routing_table.remote(model)``.
-NAMESPACE = "autopilot"
 CONTROLLER_ACTOR = "autopilot-controller"
 
 Mode = Literal["split", "shadow", "bandit"]

@@ -14,11 +14,10 @@ from typing import Any
 
 from autopilot.errors import ControlError
 from autopilot.monitor.store import MonitorStore
+from autopilot.records import MONITOR_ACTOR, NAMESPACE
 
 __all__ = ["MONITOR_ACTOR", "NAMESPACE", "MonitorProxy", "get_monitor", "start_monitor"]
 
-NAMESPACE = "autopilot"
-MONITOR_ACTOR = "autopilot-monitor"
 
 
 class _MonitorActorImpl:
