@@ -40,15 +40,13 @@ from autopilot.policy.canary import judge_canary, start_weights, urgent_step
 from autopilot.policy.gate import metric_function, run_gate
 from autopilot.policy.guards import check_guards
 from autopilot.policy.rollback import champion_failure, instant_rollback, isolate_version
-from autopilot.policy.triggers import evaluate_triggers
+from autopilot.policy.triggers import CHANGE_TRIGGERS, acted_on_change, evaluate_triggers
 from autopilot.policy.types import (
     Decision,
     Evidence,
     GateResult,
     ManualCommand,
     ModelState,
-    StreamAlarm,
-    TriggerResult,
 )
 
 __all__ = ["HISTORY_LIMIT", "decide", "next_state"]
@@ -133,7 +131,7 @@ def _accept_recent_window(
     reference (or baseline) fires the same trigger again at every
     ``guards.min_interval_s``.
     """
-    if state.trigger not in ("drift", "performance"):
+    if state.trigger not in CHANGE_TRIGGERS:
         return d
     value = evidence.metric_value
     anchored = value is not None and bool(np.isfinite(value)) and \
@@ -158,7 +156,7 @@ def _inherit_baseline(state: ModelState, evidence: Evidence, d: Decision) -> Dec
     (``rebaseline``).
     """
     base = evidence.baseline_value
-    if (d.action != "promote" or state.trigger not in ("drift", "performance")
+    if (d.action != "promote" or state.trigger not in CHANGE_TRIGGERS
             or base is None or not np.isfinite(base)):
         return d
     return replace(d, baseline=float(base), reasons=(
@@ -178,14 +176,10 @@ def _regime_change_during_canary(
     champion serves alone; the performance trigger, steady again, retrains on the
     rows after the change.
     """
-    change = evidence.error_change
-    cfg = policy.triggers.performance
+    change = acted_on_change(evidence, policy.triggers.performance)
     started = state.canary_started_at
-    if not cfg.enabled or started is None or state.champion is None \
-            or state.challenger is None:
-        return None
-    if (change is None or not cfg.streaming or change.at < started
-            or change.relative_drop < cfg.relative_drop):
+    if (change is None or started is None or change.at < started
+            or state.champion is None or state.challenger is None):
         return None
     return Decision(
         "archive_candidate",
@@ -219,8 +213,8 @@ def _steady(state: ModelState, evidence: Evidence, policy: PolicyConfig) -> Deci
     if not guard.allowed:
         return Decision("hold", (*reasons, f"retrain blocked by guard {guard.guard}: "
                                  f"{guard.reason}"), numbers, trigger=fired[0].name)
-    change = _acted_on_change(evidence, policy, fired)
-    if change is not None:
+    change = acted_on_change(evidence, policy.triggers.performance)
+    if change is not None and any(r.name == "performance" for r in fired):
         # Rows before the change teach the old concept: learn from the rows after it only,
         # once there are enough of them (the champion keeps serving meanwhile).
         need = policy.triggers.performance.min_rows_after_change
@@ -233,18 +227,6 @@ def _steady(state: ModelState, evidence: Evidence, policy: PolicyConfig) -> Deci
                                     "rows since the change"), numbers, trigger=fired[0].name,
                         train_since=change.at)
     return Decision("retrain", reasons, numbers, trigger=fired[0].name)
-
-
-def _acted_on_change(
-    evidence: Evidence, policy: PolicyConfig, fired: list[TriggerResult]
-) -> StreamAlarm | None:
-    """The error-stream change behind a fired performance trigger, if it located one."""
-    cfg = policy.triggers.performance
-    change = evidence.error_change
-    if (change is None or not cfg.streaming or change.relative_drop < cfg.relative_drop
-            or not any(r.name == "performance" for r in fired)):
-        return None
-    return change
 
 
 def _training(state: ModelState, evidence: Evidence, policy: PolicyConfig) -> Decision:
@@ -294,8 +276,8 @@ def _validating(
     mode = policy.canary.mode
     reasons = [f"offline gate passed: {res.reason}", f"starting {mode} canary"]
     step = 0
-    urgent = _urgency(state, evidence, policy, res) if mode != "shadow" else None
     drop = _relative_drop(evidence)
+    urgent = _urgency(state, evidence, policy, res, drop) if mode != "shadow" else None
     if urgent is not None and state.trigger == "performance" and drop is not None:
         numbers["champion_relative_drop"] = drop
     if urgent is not None:
@@ -315,12 +297,15 @@ def _validating(
 
 
 def _urgency(
-    state: ModelState, evidence: Evidence, policy: PolicyConfig, res: GateResult
+    state: ModelState, evidence: Evidence, policy: PolicyConfig, res: GateResult,
+    drop: float | None,
 ) -> str | None:
-    """Why the champion should not keep most traffic through a slow canary, or None."""
+    """Why the champion should not keep most traffic through a slow canary, or None.
+
+    ``drop`` is the champion's relative drop from its baseline (``_relative_drop``).
+    """
     champ = state.champion
     if state.trigger == "performance":
-        drop = _relative_drop(evidence)
         seen = ("unknown" if drop is None else
                 f"{drop:.1%} below its baseline {evidence.baseline_value:.4g} "
                 f"({evidence.metric_name} {evidence.metric_value:.4g})")

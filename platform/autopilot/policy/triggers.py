@@ -33,12 +33,14 @@ from autopilot.config import (
     TriggersConfig,
     VolumeTrigger,
 )
-from autopilot.policy.types import Evidence, ModelState, TriggerResult
+from autopilot.policy.types import Evidence, ModelState, StreamAlarm, TriggerResult
 from autopilot.stats.report import severity_rank
 
 __all__ = [
+    "CHANGE_TRIGGERS",
     "CronSchedule",
     "URGENT_TRIGGERS",
+    "acted_on_change",
     "age_trigger",
     "drift_trigger",
     "evaluate_triggers",
@@ -50,6 +52,9 @@ __all__ = [
 ]
 
 URGENT_TRIGGERS = frozenset({"drift", "performance", "manual"})
+#: Triggers that say the data changed: their cycles re-baseline a champion that held up and
+#: pass its baseline on to a replacement.
+CHANGE_TRIGGERS = frozenset({"drift", "performance"})
 
 
 def _off(name: str) -> TriggerResult:
@@ -168,6 +173,19 @@ def _window_drop(evidence: Evidence, cfg: PerformanceTrigger) -> TriggerResult:
     return TriggerResult(name, False, reason, numbers, True)
 
 
+def acted_on_change(evidence: Evidence, cfg: PerformanceTrigger) -> StreamAlarm | None:
+    """The located error-stream change the performance trigger acts on, or None.
+
+    One there is when the trigger and its stream view are on and the change made
+    the online score at least ``cfg.relative_drop`` worse.
+    """
+    change = evidence.error_change
+    if (change is None or not cfg.enabled or not cfg.streaming
+            or change.relative_drop < cfg.relative_drop):
+        return None
+    return change
+
+
 def _stream_drop(evidence: Evidence, cfg: PerformanceTrigger) -> TriggerResult:
     change = evidence.error_change
     if not cfg.streaming or change is None:
@@ -180,7 +198,7 @@ def _stream_drop(evidence: Evidence, cfg: PerformanceTrigger) -> TriggerResult:
     what = (f"{change.detector} found a change in the labelled error stream "
             f"{change.rows_since} labelled rows ago: online score {change.metric_before:.4g} "
             f"-> {change.metric_after:.4g} ({drop:+.1%} worse")
-    if drop >= cfg.relative_drop:
+    if acted_on_change(evidence, cfg) is not None:
         return TriggerResult("performance", True, f"{what}, threshold {cfg.relative_drop:.1%})",
                              numbers, True)
     return TriggerResult("performance", False, f"{what}, under {cfg.relative_drop:.1%})",
