@@ -149,7 +149,7 @@ def windowed_alarms(m: Monitored, use_drift: bool, use_perf: bool, every: int = 
     error stream (``Evidence.error_change``, built as the monitor builds it).
     """
     from autopilot.policy.types import StreamAlarm
-    from autopilot.stats import ADWIN, ReferenceProfile, mean_shift_point
+    from autopilot.stats import ADWIN, ReferenceProfile, locate_shift
 
     policy = PolicyConfig()
     profile = ReferenceProfile.fit(m.reference)
@@ -162,7 +162,7 @@ def windowed_alarms(m: Monitored, use_drift: bool, use_perf: bool, every: int = 
             for i in range(fed, end):
                 if adwin.update(m.errors[i]):
                     seg = m.errors[since_reset:i + 1]
-                    cp = mean_shift_point(seg, min_size=min(20, len(seg) // 2))
+                    cp = locate_shift(seg)
                     # online score = 1 - error: accuracy before and after the change
                     change = (since_reset + cp.index, 1.0 - cp.mean_before,
                               1.0 - cp.mean_after)

@@ -411,14 +411,14 @@ class MonitorStore(WindowQuestions):
 
     def _locate_change(self, key: tuple[str, str], fed: int) -> None:
         """Where the error stream ADWIN just flagged changed (least squares on the scores)."""
-        from autopilot.stats import mean_shift_point
+        from autopilot.stats import locate_shift
 
         rows = [r for r in self._windows.get(key, ()) if r.score is not None
                 and not r.shadow and not r.error]
         rows = rows[-fed:]  # the stream this detector judged since its last reset
         if len(rows) < 2:
             return
-        cp = mean_shift_point([r.score for r in rows], min_size=min(20, len(rows) // 2))
+        cp = locate_shift([r.score for r in rows])
         # latest wins: a second alarm is a change after the first one
         self._det_change[key] = {"detector": "adwin", "at": float(rows[cp.index].ts),
                                  "before": cp.mean_before, "after": cp.mean_after}

@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 
 from autopilot.stats._checks import float_series
 
-__all__ = ["ChangePoint", "mean_shift_point"]
+__all__ = ["ChangePoint", "locate_shift", "mean_shift_point"]
 
 
 @dataclass(frozen=True)
@@ -94,3 +94,26 @@ def mean_shift_point(x: ArrayLike, min_size: int = 1) -> ChangePoint:
         mean_after=float(mean_r[best]),
         statistic=float(stat[best]),
     )
+
+
+def locate_shift(x: ArrayLike, min_size: int = 20) -> ChangePoint:
+    """Where a detector's stream changed: :func:`mean_shift_point` with segments of at
+    least ``min_size`` values, or half the series when it is shorter than ``2 * min_size``.
+
+    Used on the stream a streaming detector judged since its last reset, right
+    after it fired (the monitor, the simulator and the detection benchmark).
+
+    Raises
+    ------
+    ValueError
+        If ``x`` has fewer than 2 values (or NaN).
+
+    Examples
+    --------
+    >>> locate_shift([0, 0, 0, 1, 1]).index
+    3
+    """
+    n = len(np.asarray(x))
+    if n < 2:
+        raise ValueError(f"x has {n} values; a change needs at least 2")
+    return mean_shift_point(x, min_size=min(int(min_size), n // 2))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autopilot.stats import mean_shift_point
+from autopilot.stats import locate_shift, mean_shift_point
 
 
 def _brute_force(x: np.ndarray, min_size: int) -> int:
@@ -55,3 +55,13 @@ def test_constant_series_has_zero_statistic():
 def test_bad_input_is_named(x, min_size, message):
     with pytest.raises(ValueError, match=message):
         mean_shift_point(x, min_size=min_size)
+
+
+def test_locate_shift_clamps_the_segment_size_to_short_series():
+    x = np.array([0.0] * 15 + [1.0] * 15)
+    assert locate_shift(x).index == 15  # 30 values: segments of 15, not 20
+    assert locate_shift(x, min_size=5) == mean_shift_point(x, min_size=5)
+    long = np.concatenate([np.zeros(10), np.ones(90)])
+    assert locate_shift(long).index == 20  # min_size 20 keeps the split off the edge
+    with pytest.raises(ValueError, match="at least 2"):
+        locate_shift([1.0])
