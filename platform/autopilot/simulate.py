@@ -467,10 +467,58 @@ def _run_static(replay: _Replay, every: int | None, name: str) -> StrategyResult
     )
 
 
+class _ErrorWatch:
+    """The monitor's ADWIN on the champion's labelled error stream, replayed.
+
+    ``alarm`` gives where the last change it found was located, as the
+    controller reads it (``Evidence.error_change``); ``reset`` starts afresh, for
+    a new champion or once a retrain acted on the change.
+    """
+
+    def __init__(self, version: str, start: int, *, keep: int, regression: bool) -> None:
+        self.fed = start  # rows before this one were fed (or were not the champion's)
+        self.keep = keep  # the change is recent: locate it among the newest rows only
+        self.regression = regression
+        self.reset(version)
+
+    def reset(self, version: str | None = None) -> None:
+        from autopilot.stats import ADWIN
+
+        if version is not None:
+            self.version = version
+        self.adwin = ADWIN()
+        self.rows: list[int] = []  # the champion's rows fed since the last reset
+        self.change: tuple[int, float, float] | None = None  # (first row after, before, after)
+
+    def feed(self, served_by: np.ndarray, row_score: np.ndarray, upto: int) -> None:
+        """Feed the champion's labelled rows up to ``upto`` (scores: higher is better)."""
+        from autopilot.stats import locate_shift
+
+        for i in range(self.fed, upto):
+            if served_by[i] != self.version:
+                continue
+            self.rows.append(i)
+            error = -row_score[i] if self.regression else 1.0 - row_score[i]
+            if self.adwin.update(error):
+                rows = np.asarray(self.rows[-self.keep:])
+                cp = locate_shift(row_score[rows])
+                self.change = (int(rows[cp.index]), cp.mean_before, cp.mean_after)
+                self.rows.clear()
+        self.fed = max(self.fed, upto)
+
+    def alarm(self, clock: Callable[[int], float], known: int) -> Any:
+        """The located change as a ``StreamAlarm`` (``known`` rows labelled), or None."""
+        from autopilot.policy.types import StreamAlarm
+
+        if self.change is None:
+            return None
+        row, before, after = self.change
+        return StreamAlarm("adwin", clock(row), known - row, before, after)
+
+
 def _run_autopilot(replay: _Replay) -> StrategyResult:
     from autopilot.policy import decide, next_state
-    from autopilot.policy.types import ArmStats, Evidence, GateEvidence, ModelState, StreamAlarm
-    from autopilot.stats import ADWIN, mean_shift_point
+    from autopilot.policy.types import ArmStats, Evidence, GateEvidence, ModelState
 
     s = replay.s
     n = len(replay.y)
@@ -490,25 +538,8 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
     next_version = 2
 
     shadow_score: dict[str, np.ndarray] = {}  # per-row score of mirrored (shadow) traffic
-    # The monitor's ADWIN on the champion's labelled error stream, and where the last change
-    # it found was located (what the controller reads as Evidence.error_change).
-    adwin, adwin_rows, adwin_for = ADWIN(), [], "1"
-    fed_upto = replay.warmup
-    change: tuple[int, float, float] | None = None  # (first row after, score before, after)
-
-    def feed_adwin(upto: int) -> None:
-        nonlocal change, fed_upto
-        for i in range(fed_upto, upto):
-            if served_by[i] != adwin_for:
-                continue
-            adwin_rows.append(i)
-            if adwin.update(-row_score[i] if replay.metric != "accuracy" else 1.0 - row_score[i]):
-                # locate it on the stream ADWIN judged (capped: the change is recent)
-                rows = np.asarray(adwin_rows[-5 * s.window_rows:])
-                cp = mean_shift_point(row_score[rows], min_size=min(20, len(rows) // 2))
-                change = (int(rows[cp.index]), cp.mean_before, cp.mean_after)
-                adwin_rows.clear()
-        fed_upto = max(fed_upto, upto)
+    watch = _ErrorWatch("1", replay.warmup, keep=5 * s.window_rows,
+                        regression=replay.metric != "accuracy")
 
     def arm_stats(version: str, upto: int) -> ArmStats:
         lo = canary_start_row
@@ -566,14 +597,10 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
         # after a re-baseline only rows from the new reference's own window on are compared
         dlo = max(replay.warmup, row - s.window_rows, champ.reference_from)
         drift = champ.reference.compare(replay.X.iloc[dlo:row])
-        if adwin_for != champ.version:  # a new champion: its own detector, from scratch
-            adwin, adwin_for, change = ADWIN(), champ.version, None
-            adwin_rows.clear()
-        feed_adwin(known)
-        error_change = None
-        if change is not None:
-            error_change = StreamAlarm("adwin", replay.clock(change[0]), known - change[0],
-                                       change[1], change[2])
+        if watch.version != champ.version:  # a new champion: its own detector, from scratch
+            watch.reset(champ.version)
+        watch.feed(served_by, row_score, known)
+        error_change = watch.alarm(replay.clock, known)
         ev_kwargs: dict[str, Any] = {
             "model": replay.model_name, "now": now,
             "drift_severity": drift.severity,
@@ -618,9 +645,7 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
             next_version += 1
             since = 0 if decision.train_since is None else replay.first_row_at(
                 decision.train_since)
-            change = None  # acted on: the controller resets the detectors when it retrains
-            adwin = ADWIN()
-            adwin_rows.clear()
+            watch.reset()  # acted on: the controller resets the detectors when it retrains
             try:
                 models[version] = replay.train(trainer, known, version, since)
                 retrains += 1
