@@ -518,6 +518,7 @@ class _ErrorWatch:
 
 def _run_autopilot(replay: _Replay) -> StrategyResult:
     from autopilot.policy import decide, next_state
+    from autopilot.policy.triggers import locate_window_change
     from autopilot.policy.types import ArmStats, Evidence, GateEvidence, ModelState
 
     s = replay.s
@@ -601,6 +602,16 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
             watch.reset(champ.version)
         watch.feed(served_by, row_score, known)
         error_change = watch.alarm(replay.clock, known)
+        # the champion's labelled rows in the monitor's window, then in the retrain window
+        def labelled_since(at: float, known: int = known) -> int:
+            return known - replay.first_row_at(at)
+
+        window_changes = []
+        for wlo in (lo, max(replay.warmup, known - s.train_rows)):
+            rows_w = np.flatnonzero(served_by[wlo:known] == champ.version) + wlo
+            found = locate_window_change(row_score[rows_w], replay.t[rows_w], labelled_since)
+            if found is not None:
+                window_changes.append(found)
         ev_kwargs: dict[str, Any] = {
             "model": replay.model_name, "now": now,
             "drift_severity": drift.severity,
@@ -612,6 +623,7 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
             "metric_labels": int(mine.sum()),
             "baseline_value": champ.baseline,
             "error_change": error_change,
+            "window_changes": tuple(window_changes),
             "new_labels": int(max(0, known - champ.train_end)),
             "model_age_s": now - replay.clock(champ.train_end - 1),
             "running_trainings": 1 if state.phase == "training" else 0,

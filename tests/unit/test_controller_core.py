@@ -548,6 +548,27 @@ def test_concept_change_retrains_on_the_rows_after_it(tmp_path: Path) -> None:
     assert rig.journal.load_state(NAME, "change_acted:1") == pytest.approx(since)
 
 
+def test_without_a_streaming_alarm_the_window_test_finds_the_rows_to_learn_from(
+        tmp_path: Path) -> None:
+    # The same label flip with ADWIN's stream view off: the window view fires on the
+    # labelled window, and the OLS-CUSUM test of the champion's rows says where it changed.
+    cfg = _cfg(tmp_path, triggers={"performance": {"min_labels": 50, "streaming": False,
+                                                   "min_rows_after_change": 150}})
+    rig = _Rig(tmp_path, cfg=cfg)
+    rig.serve(300)
+    assert rig.tick() == "none"
+    change_ts = rig.clock.t
+    rig.serve(200, flip=True)
+    assert rig.tick() == "retrain"
+    entry = rig.journal.query(model=NAME, action="retrain")[-1]
+    assert any("the window test located (cusum p=" in r for r in entry.reasons), entry.reasons
+    assert change_ts - 1.0 <= entry.numbers["train_since"] <= change_ts + 0.05
+    tests = entry.evidence["window_changes"]
+    assert tests and tests[0]["detector"] == "cusum" and tests[0]["p_value"] < 1e-6
+    data = pd.read_parquet(rig.requests[-1].data_path)
+    assert 100 <= len(data) <= 200  # only rows after the change (less the gate holdout)
+
+
 def _serve_x2_shift(rig: _Rig, n: int, shift: float) -> None:
     """Champion traffic whose x2 moved by ``shift`` while the concept stayed (labels follow)."""
     rng = rig.rng

@@ -1,5 +1,6 @@
 """MonitorStore.error_change: ADWIN on a version's labelled errors, the change located by
-least squares; and a re-baselined reference judges only rows from its own start on."""
+least squares; window_change: the newest labelled rows tested (OLS-CUSUM) and split; and a
+re-baselined reference judges only rows from its own start on."""
 
 from __future__ import annotations
 
@@ -84,3 +85,31 @@ def test_rebaselined_reference_judges_rows_from_its_start(tmp_path: Path) -> Non
     assert not store.drift_report("m", "1").drifted
     store.ingest([_rec(1200 + i, float(x)) for i, x in enumerate(rng.normal(-2, 1, 400))])
     assert store.drift_report("m", "1").drifted  # a new shift still shows
+
+
+def test_window_change_tests_and_locates_the_newest_rows(tmp_path: Path) -> None:
+    store = _store(tmp_path / "mon.db")
+    _serve_with_a_change(store, 3)
+    found = store.window_change("m", "1", rows=1000)  # 400 rows before the change, 600 after
+    assert found is not None and found["detector"] == "cusum" and found["rows"] == 1000
+    assert found["p_value"] < 1e-6
+    row = int(found["at"] - 1000.0)
+    assert abs(row - BEFORE) <= 40
+    assert found["rows_since"] == BEFORE + AFTER - row
+    assert abs(found["before"] - 0.9) < 0.05 and abs(found["after"] - 0.6) < 0.08
+    # the newest 500 rows all come after the change: nothing to find there
+    assert store.window_change("m", "1", rows=500)["p_value"] > 0.01
+    assert store.window_change("m", "2", rows=500) is None  # no rows for that version
+
+
+def test_window_change_p_value_is_calibrated_on_a_steady_stream(tmp_path: Path) -> None:
+    # the same OLS-CUSUM test as stats.cusum_test, on what the store kept: about alpha
+    rejections = 0
+    for seed in range(40):
+        store = _store(tmp_path / f"s{seed}.db")
+        rng = np.random.default_rng(100 + seed)
+        store.ingest([_rec(i) for i in range(600)])
+        store.ingest_labels([{"request_id": f"r{i}", "model": "m", "label": int(ok),
+                              "ts": 9e3} for i, ok in enumerate(rng.random(600) < 0.85)])
+        rejections += store.window_change("m", "1", rows=600)["p_value"] <= 0.1
+    assert rejections <= 9  # 40 tests at 10 %: 4 expected, P(>= 10) < 1 %

@@ -332,12 +332,45 @@ class WindowQuestions:
             found = self._det_change.get((model, str(version)))
             if found is None:
                 return None
-            n = self._conn.execute(
-                "SELECT COUNT(DISTINCT p.request_id) FROM predictions p JOIN labels l"
-                " ON l.model = p.model AND l.request_id = p.request_id"
-                " WHERE p.model = ? AND p.shadow = 0 AND p.error IS NULL AND p.ts >= ?",
-                (model, found["at"])).fetchone()[0]
-        return {**found, "rows_since": int(n)}
+            return {**found, "rows_since": self._labelled_since(model, found["at"])}
+
+    def window_change(self, model: str, version: str, rows: int,
+                      min_rows: int = 40) -> dict[str, Any] | None:
+        """The version's newest ``rows`` labelled rows tested for a change and split.
+
+        The online score (as :meth:`error_change` reads it) of the rows the
+        version served, oldest first, is tested for a change in its mean
+        (:func:`autopilot.stats.cusum_test`) and split where it changed most
+        (:func:`autopilot.stats.locate_shift`), whether or not the test rejects:
+        the policy judges ``p_value``. None with fewer than ``min_rows`` rows.
+        Keys as :meth:`error_change` (``detector`` "cusum") plus ``p_value`` and
+        ``rows`` (the scores tested).
+        """
+        from autopilot.stats import cusum_test, locate_shift
+
+        with self._lock:
+            found = self._conn.execute(
+                "SELECT ts, score FROM predictions WHERE model = ? AND version = ?"
+                " AND shadow = 0 AND error IS NULL AND score IS NOT NULL"
+                f" ORDER BY ts DESC LIMIT {int(rows)}", (model, str(version))).fetchall()
+            if len(found) < max(int(min_rows), 2):
+                return None
+            found.reverse()
+            scores = np.asarray([r[1] for r in found], dtype=float)
+            cp = locate_shift(scores)
+            at = float(found[cp.index][0])
+            return {"detector": "cusum", "at": at, "before": cp.mean_before,
+                    "after": cp.mean_after, "p_value": cusum_test(scores).p_value,
+                    "rows": len(found), "rows_since": self._labelled_since(model, at)}
+
+    def _labelled_since(self, model: str, at: float) -> int:
+        """Labelled requests of any version at or after ``at``: what a retrain from then gets."""
+        n = self._conn.execute(
+            "SELECT COUNT(DISTINCT p.request_id) FROM predictions p JOIN labels l"
+            " ON l.model = p.model AND l.request_id = p.request_id"
+            " WHERE p.model = ? AND p.shadow = 0 AND p.error IS NULL AND p.ts >= ?",
+            (model, at)).fetchone()[0]
+        return int(n)
 
     def feature_alarms(self, model: str) -> list[dict[str, Any]]:
         """First ADWIN alarm of each numeric input feature since the last reset, oldest first.

@@ -40,7 +40,12 @@ from autopilot.policy.canary import judge_canary, start_weights, urgent_step
 from autopilot.policy.gate import metric_function, run_gate
 from autopilot.policy.guards import check_guards
 from autopilot.policy.rollback import champion_failure, instant_rollback, isolate_version
-from autopilot.policy.triggers import CHANGE_TRIGGERS, acted_on_change, evaluate_triggers
+from autopilot.policy.triggers import (
+    CHANGE_TRIGGERS,
+    acted_on_change,
+    evaluate_triggers,
+    window_change,
+)
 from autopilot.policy.types import (
     Decision,
     Evidence,
@@ -213,19 +218,23 @@ def _steady(state: ModelState, evidence: Evidence, policy: PolicyConfig) -> Deci
     if not guard.allowed:
         return Decision("hold", (*reasons, f"retrain blocked by guard {guard.guard}: "
                                  f"{guard.reason}"), numbers, trigger=fired[0].name)
-    change = acted_on_change(evidence, policy.triggers.performance)
+    perf = policy.triggers.performance
+    change = acted_on_change(evidence, perf) or window_change(evidence, perf)
     if change is not None and any(r.name == "performance" for r in fired):
         # Rows before the change teach the old concept: learn from the rows after it only,
         # once there are enough of them (the champion keeps serving meanwhile).
-        need = policy.triggers.performance.min_rows_after_change
+        need = perf.min_rows_after_change
         numbers["change_rows_needed"] = float(need)
         if change.rows_since < need:
             return Decision("hold", (*reasons, f"waiting for {need} labelled rows after the "
                                      f"change (have {change.rows_since}) to retrain on"),
                             numbers, trigger=fired[0].name)
+        where = ("" if change.p_value is None else
+                 f" the window test located ({change.detector} p={change.p_value:.2g}: online "
+                 f"score {change.metric_before:.4g} -> {change.metric_after:.4g})")
         return Decision("retrain", (*reasons, f"training on the {change.rows_since} labelled "
-                                    "rows since the change"), numbers, trigger=fired[0].name,
-                        train_since=change.at)
+                                    f"rows since the change{where}"), numbers,
+                        trigger=fired[0].name, train_since=change.at)
     return Decision("retrain", reasons, numbers, trigger=fired[0].name)
 
 

@@ -21,8 +21,12 @@ Example
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from numpy.typing import ArrayLike
 
 from autopilot.config import (
     AgeTrigger,
@@ -34,6 +38,7 @@ from autopilot.config import (
     VolumeTrigger,
 )
 from autopilot.policy.types import Evidence, ModelState, StreamAlarm, TriggerResult
+from autopilot.stats.changepoint import cusum_test, locate_shift
 from autopilot.stats.report import severity_rank
 
 __all__ = [
@@ -44,11 +49,13 @@ __all__ = [
     "age_trigger",
     "drift_trigger",
     "evaluate_triggers",
+    "locate_window_change",
     "manual_trigger",
     "parse_cron",
     "performance_trigger",
     "schedule_trigger",
     "volume_trigger",
+    "window_change",
 ]
 
 URGENT_TRIGGERS = frozenset({"drift", "performance", "manual"})
@@ -184,6 +191,58 @@ def acted_on_change(evidence: Evidence, cfg: PerformanceTrigger) -> StreamAlarm 
             or change.relative_drop < cfg.relative_drop):
         return None
     return change
+
+
+def window_change(evidence: Evidence, cfg: PerformanceTrigger) -> StreamAlarm | None:
+    """The newest regime found by testing the champion's labelled windows, or None.
+
+    The first of :attr:`Evidence.window_changes` (shortest window first) whose
+    OLS-CUSUM test rejects "no change" at ``cfg.window_change_alpha`` and whose
+    located change made the online score at least ``cfg.relative_drop`` worse.
+    It only tells a retrain which rows to learn from; it fires nothing (the
+    window view does, on its own numbers).
+    """
+    alpha = cfg.window_change_alpha
+    if alpha is None:
+        return None
+    for change in evidence.window_changes:
+        if (change.p_value is not None and change.p_value <= alpha
+                and change.relative_drop >= cfg.relative_drop):
+            return change
+    return None
+
+
+def locate_window_change(
+    scores: ArrayLike, times: ArrayLike, labelled_since: Callable[[float], int],
+    min_rows: int = 40,
+) -> StreamAlarm | None:
+    """Test the champion's labelled window for a change and locate it.
+
+    Parameters
+    ----------
+    scores : array-like of float
+        Per-row online score of the champion's labelled rows, oldest first
+        (1/0 correct for classifiers; higher is better).
+    times : array-like of float
+        Each row's time.
+    labelled_since : callable
+        Labelled rows (any version's) at or after a time: what a retrain on the
+        rows after the change would get.
+    min_rows : int
+        Fewer scores than this: None (no split worth testing).
+
+    Returns
+    -------
+    StreamAlarm | None
+        Detector "cusum", located by least squares, with the OLS-CUSUM p-value.
+    """
+    x = np.asarray(scores, dtype=float)
+    if len(x) < max(min_rows, 2):
+        return None
+    cp = locate_shift(x)
+    at = float(np.asarray(times, dtype=float)[cp.index])
+    return StreamAlarm("cusum", at, int(labelled_since(at)), cp.mean_before, cp.mean_after,
+                       cusum_test(x).p_value)
 
 
 def _stream_drop(evidence: Evidence, cfg: PerformanceTrigger) -> TriggerResult:

@@ -175,6 +175,9 @@ class StreamAlarm:
     metric_before, metric_after : float
         The online metric before and after the located change (accuracy for
         classifiers; minus the mean absolute error for regressors: higher is better).
+    p_value : float | None
+        For a change found by testing a finished window (detector "cusum"): the
+        test's p-value; None for a streaming detector, whose alarm is its verdict.
     """
 
     detector: str
@@ -182,6 +185,7 @@ class StreamAlarm:
     rows_since: int
     metric_before: float
     metric_after: float
+    p_value: float | None = None
 
     @property
     def relative_drop(self) -> float:
@@ -254,6 +258,11 @@ class Evidence:
     error_change : StreamAlarm | None
         A change the streaming detector found in the champion's labelled error
         stream since the controller last acted on one.
+    window_changes : tuple of StreamAlarm
+        The champion's newest labelled rows tested for a change in its online
+        score (OLS-CUSUM, detector "cusum") and split where it changed most
+        (least squares): the monitor's window (the rows behind ``metric_value``)
+        first, then the rows a retrain would learn from.
     new_labels : int
         Labelled rows that arrived since the champion's training data was cut.
     labels_per_day : float | None
@@ -295,6 +304,7 @@ class Evidence:
     higher_is_better: bool = True
     estimated_value: float | None = None
     error_change: StreamAlarm | None = None
+    window_changes: tuple[StreamAlarm, ...] = ()
     new_labels: int = 0
     labels_per_day: float | None = None
     model_age_s: float | None = None
@@ -320,6 +330,7 @@ class Evidence:
             "reason": self.command.reason,
         }
         out["error_change"] = None if self.error_change is None else asdict(self.error_change)
+        out["window_changes"] = [asdict(c) for c in self.window_changes]
         out["gate"] = None if self.gate is None else {
             "metric": self.gate.metric, "rows": int(len(self.gate.y_true))}
         return out

@@ -9,6 +9,11 @@ maximising ``k (n - k) / n * (mean_before - mean_after) ** 2`` (the CUSUM form,
 the same answer as a one-break search with an ``l2`` cost, e.g. ``ruptures``'
 ``Dynp(model="l2")``). For a 0/1 error stream this is the maximum-likelihood
 change point under a Gaussian approximation; it is O(n) with cumulative sums.
+
+:func:`cusum_test` says whether a finished window holds a change at all (no
+streaming detector needed): the OLS-CUSUM test of Ploberger and Krämer (1992)
+for a constant mean, the same number as ``statsmodels``'
+``breaks_cusumolsresid(x - x.mean(), ddof=1)``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from numpy.typing import ArrayLike
 
 from autopilot.stats._checks import float_series
 
-__all__ = ["ChangePoint", "locate_shift", "mean_shift_point"]
+__all__ = ["ChangePoint", "CusumTest", "cusum_test", "locate_shift", "mean_shift_point"]
 
 
 @dataclass(frozen=True)
@@ -117,3 +122,69 @@ def locate_shift(x: ArrayLike, min_size: int = 20) -> ChangePoint:
     if n < 2:
         raise ValueError(f"x has {n} values; a change needs at least 2")
     return mean_shift_point(x, min_size=min(int(min_size), n // 2))
+
+
+@dataclass(frozen=True)
+class CusumTest:
+    """The OLS-CUSUM test of a constant mean.
+
+    Attributes
+    ----------
+    statistic : float
+        ``max_k |sum_{i<=k} (x_i - mean)| / (s sqrt(n))`` with ``s`` the sample
+        standard deviation (``ddof=1``): under no change, asymptotically the
+        supremum of a standard Brownian bridge.
+    p_value : float
+        ``P(sup |B| >= statistic)`` from the Kolmogorov distribution
+        (``scipy.stats.kstwobign``); 1 for a constant series.
+    """
+
+    statistic: float
+    p_value: float
+
+
+def cusum_test(x: ArrayLike) -> CusumTest:
+    """Test whether the mean of ``x`` changed anywhere in it (OLS-CUSUM).
+
+    The window-level companion of :func:`mean_shift_point`: that one says where
+    a change would be, this one whether there is one. Asymptotic (Brownian
+    bridge) p-values: fine for the hundreds of rows a monitor window holds,
+    conservative when the series has a large change (``s`` then includes it).
+
+    Parameters
+    ----------
+    x : array-like of float
+        The series, oldest first (finite values, at least 2).
+
+    Returns
+    -------
+    CusumTest
+
+    Raises
+    ------
+    ValueError
+        If ``x`` has NaN or fewer than 2 values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> same = (rng.random(1000) < 0.2).astype(float)
+    >>> shifted = np.concatenate([rng.random(600) < 0.1, rng.random(400) < 0.3]).astype(float)
+    >>> round(cusum_test(same).p_value, 3), cusum_test(shifted).p_value < 1e-6
+    (0.351, True)
+    """
+    from scipy.stats import kstwobign
+
+    values = float_series(x, "x")
+    if np.isnan(values).any():
+        raise ValueError("x contains NaN values; drop unlabelled rows first")
+    n = len(values)
+    if n < 2:
+        raise ValueError(f"x has {n} values; a test needs at least 2")
+    resid = values - values.mean()
+    ss = float((resid**2).sum())
+    if ss <= 0.0:
+        return CusumTest(0.0, 1.0)
+    stat = float(np.abs(np.cumsum(resid)).max() / np.sqrt(ss / (n - 1) * n))
+    return CusumTest(stat, float(kstwobign.sf(stat)))

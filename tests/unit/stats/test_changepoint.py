@@ -1,11 +1,12 @@
-"""Least-squares change point: agrees with a brute-force l2 search, finds real shifts."""
+"""Least-squares change point: agrees with a brute-force l2 search, finds real shifts; the
+OLS-CUSUM test agrees with statsmodels and holds its level."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from autopilot.stats import locate_shift, mean_shift_point
+from autopilot.stats import CusumTest, cusum_test, locate_shift, mean_shift_point
 
 
 def _brute_force(x: np.ndarray, min_size: int) -> int:
@@ -65,3 +66,42 @@ def test_locate_shift_clamps_the_segment_size_to_short_series():
     assert locate_shift(long).index == 20  # min_size 20 keeps the split off the edge
     with pytest.raises(ValueError, match="at least 2"):
         locate_shift([1.0])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_cusum_test_matches_statsmodels(seed):
+    from statsmodels.stats.diagnostic import breaks_cusumolsresid
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(50, 3000))
+    x = np.concatenate([rng.normal(0, 1, n // 2), rng.normal(rng.uniform(0, 0.3), 1, n - n // 2)])
+    ours = cusum_test(x)
+    stat, p, _ = breaks_cusumolsresid(x - x.mean(), ddof=1)
+    assert ours.statistic == pytest.approx(stat, rel=1e-12)
+    assert ours.p_value == pytest.approx(p, rel=1e-10)
+
+
+def test_cusum_test_false_positive_rate_on_a_steady_error_stream():
+    # 0/1 errors at a fixed rate: the asymptotic test should reject at about alpha, not more
+    rng = np.random.default_rng(7)
+    p = np.array([cusum_test((rng.random(1000) < 0.15).astype(float)).p_value
+                  for _ in range(2000)])
+    for alpha in (0.01, 0.05):
+        assert np.mean(p <= alpha) <= alpha * 1.3
+    assert np.mean(p <= 0.05) >= 0.025  # and not absurdly conservative
+
+
+def test_cusum_test_power_on_a_shift():
+    rng = np.random.default_rng(8)
+    hits = [cusum_test(np.concatenate([rng.random(700) < 0.12,
+                                       rng.random(300) < 0.22]).astype(float)).p_value <= 0.01
+            for _ in range(300)]
+    assert np.mean(hits) >= 0.8
+
+
+def test_cusum_test_constant_and_bad_input():
+    assert cusum_test(np.ones(10)) == CusumTest(0.0, 1.0)
+    with pytest.raises(ValueError, match="at least 2"):
+        cusum_test([1.0])
+    with pytest.raises(ValueError, match="NaN"):
+        cusum_test([1.0, float("nan"), 2.0])
