@@ -182,9 +182,10 @@ class PerformanceTrigger(_Section):
     # once there are min_rows_after_change of them (fewer: wait for them).
     streaming: bool = True
     min_rows_after_change: int = Field(default=300, ge=1)
-    # When the window view fires with no such change, the labelled window itself is
-    # tested for a change (OLS-CUSUM) at this level; if it has one as large as
-    # relative_drop, the retrain learns from the rows after it too. None: never.
+    # When the window view fires with no such change, the labelled rows (the monitor's
+    # window, then the retrain window) are tested for a change in the online score
+    # (OLS-CUSUM) at this level; if one is as large as relative_drop, the retrain learns
+    # from the rows after it too. None: never.
     window_change_alpha: Fraction | None = 0.01
 
 

@@ -602,14 +602,16 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
             watch.reset(champ.version)
         watch.feed(served_by, row_score, known)
         error_change = watch.alarm(replay.clock, known)
-        # the champion's labelled rows in the monitor's window, then in the retrain window
+
         def labelled_since(at: float, known: int = known) -> int:
             return known - replay.first_row_at(at)
 
+        # the score users got (whichever version answered) over the monitor's window, then
+        # over the retrain window
         window_changes = []
         for wlo in (lo, max(replay.warmup, known - s.train_rows)):
-            rows_w = np.flatnonzero(served_by[wlo:known] == champ.version) + wlo
-            found = locate_window_change(row_score[rows_w], replay.t[rows_w], labelled_since)
+            found = locate_window_change(row_score[wlo:known], replay.t[wlo:known],
+                                         labelled_since)
             if found is not None:
                 window_changes.append(found)
         ev_kwargs: dict[str, Any] = {

@@ -90,7 +90,7 @@ def test_rebaselined_reference_judges_rows_from_its_start(tmp_path: Path) -> Non
 def test_window_change_tests_and_locates_the_newest_rows(tmp_path: Path) -> None:
     store = _store(tmp_path / "mon.db")
     _serve_with_a_change(store, 3)
-    found = store.window_change("m", "1", rows=1000)  # 400 rows before the change, 600 after
+    found = store.window_change("m", rows=1000)  # 400 rows before the change, 600 after
     assert found is not None and found["detector"] == "cusum" and found["rows"] == 1000
     assert found["p_value"] < 1e-6
     row = int(found["at"] - 1000.0)
@@ -98,8 +98,8 @@ def test_window_change_tests_and_locates_the_newest_rows(tmp_path: Path) -> None
     assert found["rows_since"] == BEFORE + AFTER - row
     assert abs(found["before"] - 0.9) < 0.05 and abs(found["after"] - 0.6) < 0.08
     # the newest 500 rows all come after the change: nothing to find there
-    assert store.window_change("m", "1", rows=500)["p_value"] > 0.01
-    assert store.window_change("m", "2", rows=500) is None  # no rows for that version
+    assert store.window_change("m", rows=500)["p_value"] > 0.01
+    assert store.window_change("m", rows=2000, min_rows=2101) is None  # too few rows
 
 
 def test_window_change_p_value_is_calibrated_on_a_steady_stream(tmp_path: Path) -> None:
@@ -111,5 +111,23 @@ def test_window_change_p_value_is_calibrated_on_a_steady_stream(tmp_path: Path) 
         store.ingest([_rec(i) for i in range(600)])
         store.ingest_labels([{"request_id": f"r{i}", "model": "m", "label": int(ok),
                               "ts": 9e3} for i, ok in enumerate(rng.random(600) < 0.85)])
-        rejections += store.window_change("m", "1", rows=600)["p_value"] <= 0.1
+        rejections += store.window_change("m", rows=600)["p_value"] <= 0.1
     assert rejections <= 9  # 40 tests at 10 %: 4 expected, P(>= 10) < 1 %
+
+
+def test_window_change_reads_what_users_got_from_any_version(tmp_path: Path) -> None:
+    # version 1 answers before the change, version 2 after; shadow copies of version 9,
+    # always right, are not what users got and are left out
+    store = _store(tmp_path / "mon.db")
+    rng = np.random.default_rng(5)
+    recs = [{**_rec(i), "version": "1" if i < BEFORE else "2"} for i in range(BEFORE + AFTER)]
+    shadows = [{**_rec(i), "version": "9", "shadow": True, "prediction": None}
+               for i in range(BEFORE + AFTER)]
+    store.ingest(recs + shadows)
+    right = np.concatenate([rng.random(BEFORE) < 0.9, rng.random(AFTER) < 0.6])
+    store.ingest_labels([{"request_id": f"r{i}", "model": "m", "label": int(ok), "ts": 9e3}
+                         for i, ok in enumerate(right)])
+    found = store.window_change("m", rows=BEFORE + AFTER)
+    assert found is not None and found["rows"] == BEFORE + AFTER
+    assert abs(int(found["at"] - 1000.0) - BEFORE) <= 40 and found["p_value"] < 1e-6
+    assert abs(found["after"] - 0.6) < 0.08

@@ -100,7 +100,7 @@ class EvidenceGathering:
             kw["baseline_value"] = self._baseline(name, champ, mv.lineage.metrics.get(metric),
                                                   kw["higher_is_better"])
             kw["error_change"] = self._error_change(name, champ)
-            kw["window_changes"] = self._window_changes(m, champ)
+            kw["window_changes"] = self._window_changes(m)
             kw["model_age_s"] = max(0.0, now - float(mv.created_at))
             kw["new_labels"] = int(self.monitor.label_count(name, since=float(mv.created_at)))
             kw["labels_per_day"] = float(self.monitor.label_count(name, since=now - 86400.0))
@@ -147,15 +147,15 @@ class EvidenceGathering:
         return StreamAlarm(str(found["detector"]), float(found["at"]), int(found["rows_since"]),
                            float(found["before"]), float(found["after"]))
 
-    def _window_changes(self, m: Managed, champ: str) -> tuple[StreamAlarm, ...]:
-        """The champion's labelled rows in the monitor's window, then in the retrain
-        window, each tested for a change (shortest first: the newest regime wins)."""
+    def _window_changes(self, m: Managed) -> tuple[StreamAlarm, ...]:
+        """The served labelled rows of the monitor's window, then of the retrain window,
+        each tested for a change (shortest first: the newest regime wins)."""
         if m.cfg.policy.triggers.performance.window_change_alpha is None:
             return ()
         out = []
         sizes = dict.fromkeys((m.cfg.monitor.window_rows, m.cfg.controller.retrain_rows))
         for rows in sizes:
-            found = self.monitor.window_change(m.cfg.name, champ, rows)
+            found = self.monitor.window_change(m.cfg.name, rows)
             if found is not None:
                 out.append(StreamAlarm("cusum", float(found["at"]), int(found["rows_since"]),
                                        float(found["before"]), float(found["after"]),

@@ -334,12 +334,12 @@ class WindowQuestions:
                 return None
             return {**found, "rows_since": self._labelled_since(model, found["at"])}
 
-    def window_change(self, model: str, version: str, rows: int,
-                      min_rows: int = 40) -> dict[str, Any] | None:
-        """The version's newest ``rows`` labelled rows tested for a change and split.
+    def window_change(self, model: str, rows: int, min_rows: int = 40) -> dict[str, Any] | None:
+        """The model's newest ``rows`` labelled requests tested for a change and split.
 
-        The online score (as :meth:`error_change` reads it) of the rows the
-        version served, oldest first, is tested for a change in its mean
+        The online score users got (whichever version answered; as
+        :meth:`error_change` reads it: shadow copies and error records left out),
+        oldest first, is tested for a change in its mean
         (:func:`autopilot.stats.cusum_test`) and split where it changed most
         (:func:`autopilot.stats.locate_shift`), whether or not the test rejects:
         the policy judges ``p_value``. None with fewer than ``min_rows`` rows.
@@ -350,9 +350,9 @@ class WindowQuestions:
 
         with self._lock:
             found = self._conn.execute(
-                "SELECT ts, score FROM predictions WHERE model = ? AND version = ?"
-                " AND shadow = 0 AND error IS NULL AND score IS NOT NULL"
-                f" ORDER BY ts DESC LIMIT {int(rows)}", (model, str(version))).fetchall()
+                "SELECT ts, score FROM predictions WHERE model = ? AND shadow = 0"
+                " AND error IS NULL AND score IS NOT NULL"
+                f" ORDER BY ts DESC LIMIT {int(rows)}", (model,)).fetchall()
             if len(found) < max(int(min_rows), 2):
                 return None
             found.reverse()

@@ -194,7 +194,7 @@ def acted_on_change(evidence: Evidence, cfg: PerformanceTrigger) -> StreamAlarm 
 
 
 def window_change(evidence: Evidence, cfg: PerformanceTrigger) -> StreamAlarm | None:
-    """The newest regime found by testing the champion's labelled windows, or None.
+    """The newest regime found by testing the labelled windows, or None.
 
     The first of :attr:`Evidence.window_changes` (shortest window first) whose
     OLS-CUSUM test rejects "no change" at ``cfg.window_change_alpha`` and whose
@@ -216,13 +216,13 @@ def locate_window_change(
     scores: ArrayLike, times: ArrayLike, labelled_since: Callable[[float], int],
     min_rows: int = 40,
 ) -> StreamAlarm | None:
-    """Test the champion's labelled window for a change and locate it.
+    """Test a labelled window for a change in the online score and locate it.
 
     Parameters
     ----------
     scores : array-like of float
-        Per-row online score of the champion's labelled rows, oldest first
-        (1/0 correct for classifiers; higher is better).
+        Per-row online score of the labelled rows, oldest first (1/0 correct
+        for classifiers; higher is better), whichever version served them.
     times : array-like of float
         Each row's time.
     labelled_since : callable

@@ -259,10 +259,10 @@ class Evidence:
         A change the streaming detector found in the champion's labelled error
         stream since the controller last acted on one.
     window_changes : tuple of StreamAlarm
-        The champion's newest labelled rows tested for a change in its online
-        score (OLS-CUSUM, detector "cusum") and split where it changed most
-        (least squares): the monitor's window (the rows behind ``metric_value``)
-        first, then the rows a retrain would learn from.
+        The newest labelled rows tested for a change in the online score users
+        got, whichever version answered (OLS-CUSUM, detector "cusum"), and split
+        where it changed most (least squares): the monitor's window first, then
+        the rows a retrain would learn from.
     new_labels : int
         Labelled rows that arrived since the champion's training data was cut.
     labels_per_day : float | None
