@@ -187,6 +187,10 @@ class PerformanceTrigger(_Section):
     # (OLS-CUSUM) at this level; if one is as large as relative_drop, the retrain learns
     # from the rows after it too. None: never.
     window_change_alpha: Fraction | None = 0.01
+    # A candidate that learnt from the few rows after a change and lost the gate is tried
+    # once more from the same change when this many labelled rows follow it (a model
+    # trained on 300 rows may lose where one trained on 1,000 wins); None: accept at once.
+    retry_rows_after_change: int | None = Field(default=1000, ge=1)
 
 
 class ScheduleTrigger(_Section):

@@ -626,6 +626,8 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
             "baseline_value": champ.baseline,
             "error_change": error_change,
             "window_changes": tuple(window_changes),
+            "rows_since_retry": None if state.retry_since is None else labelled_since(
+                state.retry_since),
             "new_labels": int(max(0, known - champ.train_end)),
             "model_age_s": now - replay.clock(champ.train_end - 1),
             "running_trainings": 1 if state.phase == "training" else 0,
@@ -678,6 +680,11 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
                 champ.baseline = decision.baseline
         elif act == "start_canary":
             canary_start_row = row
+            gate_value = decision.numbers.get("gate_candidate_value")
+            if gate_value is not None and decision.version in models:
+                # its level on rows it never saw caps its own baseline (Decision.baseline)
+                cand = models[decision.version]
+                cand.baseline = min(cand.baseline, gate_value)  # accuracy and r2: higher is better
         elif act == "promote":
             promotions += 1
             if decision.baseline is not None and decision.version in models:

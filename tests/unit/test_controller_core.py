@@ -241,6 +241,29 @@ def test_drift_triggers_retrain_gate_canary_and_promotion(tmp_path: Path) -> Non
     assert rig.journal.load_state(NAME, "baseline_floor:2") == pytest.approx(0.9)
     assert rig.core.gather(rig.core._models[NAME], rig.clock.t).baseline_value == \
         pytest.approx(0.9)
+    # its accuracy at the offline gate, on rows it never saw, is kept beside it
+    start = rig.journal.query(model=NAME, action="start_canary")[0]
+    gate_value = start.numbers["numbers"]["gate_candidate_value"]
+    assert 0.5 < gate_value <= 1.0
+    assert rig.journal.load_state(NAME, "gate_value:2") == pytest.approx(gate_value)
+
+
+def test_baseline_is_the_worse_of_holdout_and_gate_raised_to_the_floor(tmp_path: Path) -> None:
+    rig = _Rig(tmp_path)
+    rig.serve(50)
+    rig.tick()
+    m = rig.core._models[NAME]
+    holdout = rig.core.gather(m, rig.clock.t).baseline_value
+    assert holdout == pytest.approx(0.9)
+    rig.journal.save_state(NAME, "gate_value:1", 0.8)  # optimistic holdout, lower live level
+    assert rig.core.gather(m, rig.clock.t).baseline_value == pytest.approx(0.8)
+    rig.journal.save_state(NAME, "gate_value:1", 0.95)  # never above the holdout
+    assert rig.core.gather(m, rig.clock.t).baseline_value == pytest.approx(0.9)
+    rig.journal.save_state(NAME, "gate_value:1", 0.8)
+    rig.journal.save_state(NAME, "baseline_floor:1", 0.85)  # the inherited floor wins
+    assert rig.core.gather(m, rig.clock.t).baseline_value == pytest.approx(0.85)
+    rig.journal.save_state(NAME, "baseline:1", 0.7)  # a re-anchor overrides all three
+    assert rig.core.gather(m, rig.clock.t).baseline_value == pytest.approx(0.7)
 
 
 def test_gate_archives_a_worse_candidate(tmp_path: Path) -> None:

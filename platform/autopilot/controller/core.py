@@ -243,6 +243,9 @@ class ControllerCore(EvidenceGathering):
         if d.action == "validate":
             # Gate on labelled rows the candidate did not train on.
             m.gate_since = self._cut_of_last_training(m)
+        if d.action == "start_canary" and "gate_candidate_value" in d.numbers:
+            self.journal.save_state(name, f"gate_value:{d.version}",
+                                    d.numbers["gate_candidate_value"])
         # Registry follows the state: champion first (serving follows the alias) ...
         if new.champion is not None and new.champion != old.champion:
             history = reg.champion_history(name)

@@ -101,6 +101,9 @@ class EvidenceGathering:
                                                   kw["higher_is_better"])
             kw["error_change"] = self._error_change(name, champ)
             kw["window_changes"] = self._window_changes(m)
+            if st.retry_since is not None:
+                kw["rows_since_retry"] = int(self.monitor.labelled_rows_since(name,
+                                                                              st.retry_since))
             kw["model_age_s"] = max(0.0, now - float(mv.created_at))
             kw["new_labels"] = int(self.monitor.label_count(name, since=float(mv.created_at)))
             kw["labels_per_day"] = float(self.monitor.label_count(name, since=now - 86400.0))
@@ -124,16 +127,18 @@ class EvidenceGathering:
 
     def _baseline(self, name: str, champ: str, holdout: Any, higher_is_better: bool
                   ) -> float | None:
-        """The champion's performance baseline: its holdout score, raised to the floor it
-        inherited on promotion, unless a re-baseline anchored it to a live measurement."""
+        """The champion's performance baseline (see ``Decision.baseline``): the worse of its
+        holdout score and its offline-gate score, raised to the floor it inherited on
+        promotion, unless a re-baseline anchored it to a live measurement."""
         anchored = self.journal.load_state(name, f"baseline:{champ}")
         if anchored is not None:
             return float(anchored)
+        better, worse = (max, min) if higher_is_better else (min, max)
+        own = [float(v) for v in (holdout, self.journal.load_state(name, f"gate_value:{champ}"))
+               if v is not None]
         floor = self.journal.load_state(name, f"baseline_floor:{champ}")
-        values = [float(v) for v in (holdout, floor) if v is not None]
-        if not values:
-            return None
-        return max(values) if higher_is_better else min(values)
+        values = ([worse(own)] if own else []) + ([float(floor)] if floor is not None else [])
+        return better(values) if values else None
 
     def _error_change(self, name: str, champ: str) -> StreamAlarm | None:
         """The located change in the champion's error stream, unless already acted on."""

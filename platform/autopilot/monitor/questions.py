@@ -332,7 +332,7 @@ class WindowQuestions:
             found = self._det_change.get((model, str(version)))
             if found is None:
                 return None
-            return {**found, "rows_since": self._labelled_since(model, found["at"])}
+            return {**found, "rows_since": self.labelled_rows_since(model, found["at"])}
 
     def window_change(self, model: str, rows: int, min_rows: int = 40) -> dict[str, Any] | None:
         """The model's newest ``rows`` labelled requests tested for a change and split.
@@ -361,15 +361,17 @@ class WindowQuestions:
             at = float(found[cp.index][0])
             return {"detector": "cusum", "at": at, "before": cp.mean_before,
                     "after": cp.mean_after, "p_value": cusum_test(scores).p_value,
-                    "rows": len(found), "rows_since": self._labelled_since(model, at)}
+                    "rows": len(found), "rows_since": self.labelled_rows_since(model, at)}
 
-    def _labelled_since(self, model: str, at: float) -> int:
-        """Labelled requests of any version at or after ``at``: what a retrain from then gets."""
-        n = self._conn.execute(
-            "SELECT COUNT(DISTINCT p.request_id) FROM predictions p JOIN labels l"
-            " ON l.model = p.model AND l.request_id = p.request_id"
-            " WHERE p.model = ? AND p.shadow = 0 AND p.error IS NULL AND p.ts >= ?",
-            (model, at)).fetchone()[0]
+    def labelled_rows_since(self, model: str, at: float) -> int:
+        """Labelled requests of any version served at or after ``at``: what a retrain on
+        the rows from then on gets (:meth:`label_count` counts by label arrival instead)."""
+        with self._lock:
+            n = self._conn.execute(
+                "SELECT COUNT(DISTINCT p.request_id) FROM predictions p JOIN labels l"
+                " ON l.model = p.model AND l.request_id = p.request_id"
+                " WHERE p.model = ? AND p.shadow = 0 AND p.error IS NULL AND p.ts >= ?",
+                (model, at)).fetchone()[0]
         return int(n)
 
     def feature_alarms(self, model: str) -> list[dict[str, Any]]:

@@ -220,6 +220,19 @@ def _steady(state: ModelState, evidence: Evidence, policy: PolicyConfig) -> Deci
                                  f"{guard.reason}"), numbers, trigger=fired[0].name)
     perf = policy.triggers.performance
     change = acted_on_change(evidence, perf) or window_change(evidence, perf)
+    retry = state.retry_since
+    if (retry is not None and any(r.name == "performance" for r in fired)
+            and (change is None or change.at <= retry)):
+        need = perf.retry_rows_after_change or 0
+        have = evidence.rows_since_retry or 0
+        if have < need:
+            return Decision("hold", (*reasons, f"waiting for {need} labelled rows after the "
+                                     f"change whose first retrain lost (have {have}) to "
+                                     "retrain once more"), numbers, trigger="performance")
+        return Decision("retrain", (*reasons, f"retraining once more on the {have} labelled "
+                                    "rows since the change whose first retrain lost"),
+                        {**numbers, "retry": 1.0, "train_rows_since": float(have)},
+                        trigger="performance", train_since=retry)
     if change is not None and any(r.name == "performance" for r in fired):
         # Rows before the change teach the old concept: learn from the rows after it only,
         # once there are enough of them (the champion keeps serving meanwhile).
@@ -232,6 +245,7 @@ def _steady(state: ModelState, evidence: Evidence, policy: PolicyConfig) -> Deci
         where = ("" if change.p_value is None else
                  f" the window test located ({change.detector} p={change.p_value:.2g}: online "
                  f"score {change.metric_before:.4g} -> {change.metric_after:.4g})")
+        numbers["train_rows_since"] = float(change.rows_since)
         return Decision("retrain", (*reasons, f"training on the {change.rows_since} labelled "
                                     f"rows since the change{where}"), numbers,
                         trigger=fired[0].name, train_since=change.at)
@@ -273,6 +287,9 @@ def _validating(
     res = run_gate(evidence.gate, policy.gate, rng)
     numbers = {"gate_p": res.p_value, "gate_effect": res.effect, "gate_ci_low": res.ci_low,
                "gate_ci_high": res.ci_high, "gate_rows": float(res.n)}
+    if evidence.gate.metric == evidence.metric_name and np.isfinite(res.candidate_value):
+        # its level on rows it never saw: caps its own baseline (see Decision.baseline)
+        numbers["gate_candidate_value"] = res.candidate_value
     if res.method == "insufficient_data":
         if too_long:
             return Decision("archive_candidate", (res.reason, f"gave up after {waited:.0f} s"),
@@ -281,6 +298,16 @@ def _validating(
     if not res.passed:
         failed = Decision("archive_candidate", (f"offline gate failed: {res.reason}",), numbers,
                           weights={champ: 1.0}, version=cand)
+        retry_rows = policy.triggers.performance.retry_rows_after_change
+        if (retry_rows is not None and state.trigger == "performance"
+                and state.train_since is not None and not state.retried
+                and state.train_rows < retry_rows):
+            # Few rows after the change taught too little: not yet evidence that the
+            # champion holds up, so nothing is re-anchored until a second try loses too.
+            return replace(failed, reasons=(
+                *failed.reasons, f"the candidate learnt from the rows after the change only; "
+                f"it is retrained once more from that change when {retry_rows} labelled rows "
+                "follow it"), numbers={**numbers, "retry_since": state.train_since})
         return _accept_recent_window(state, evidence, policy, failed)
     mode = policy.canary.mode
     reasons = [f"offline gate passed: {res.reason}", f"starting {mode} canary"]
@@ -424,6 +451,9 @@ def _steady_state(state: ModelState, champion: str | None, **changes: object) ->
         rolling_back=False,
         validating_since=None,
         training_started_at=None,
+        train_since=None,
+        train_rows=0,
+        retried=False,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -459,14 +489,17 @@ def next_state(state: ModelState, decision: Decision, evidence: Evidence) -> Mod
     if act == "retrain":
         history = (*s.training_history, now)[-HISTORY_LIMIT:]
         return replace(s, phase="training", training_started_at=now, last_training_at=now,
-                       training_history=history, trigger=decision.trigger, resume_phase=None)
+                       training_history=history, trigger=decision.trigger, resume_phase=None,
+                       train_since=decision.train_since, retry_since=None,
+                       train_rows=int(decision.numbers.get("train_rows_since", 0)),
+                       retried=bool(decision.numbers.get("retry")))
     if act == "abort":
         return replace(s, phase="steady", training_started_at=None)
     if act == "validate":
         return replace(s, phase="validating", challenger=decision.version,
                        validating_since=now, training_started_at=None)
     if act == "archive_candidate":
-        return _steady_state(s, s.champion)
+        return _steady_state(s, s.champion, retry_since=decision.numbers.get("retry_since"))
     if act == "start_canary":
         return replace(
             s, phase="canary", challenger=decision.version, mode=decision.mode or "split",

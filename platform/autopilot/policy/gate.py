@@ -198,5 +198,7 @@ def run_gate(
             f"candidate {verdict} the champion on {n} rows: {metric} difference "
             f"{res.effect:+.4f}, CI lower bound {res.ci_low:+.4f} vs margin -{cfg.margin:g}"
         )
+    sign = 1.0 if HIGHER_IS_BETTER.get(metric, True) else -1.0  # undo the loss negation
+    value = sign * metric_function(metric)(y, b)
     return GateResult(passed, res.method, float(res.p_value), float(res.effect),
-                      float(res.ci_low), float(res.ci_high), n, reason)
+                      float(res.ci_low), float(res.ci_high), n, reason, float(value))

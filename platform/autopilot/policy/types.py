@@ -263,6 +263,9 @@ class Evidence:
         got, whichever version answered (OLS-CUSUM, detector "cusum"), and split
         where it changed most (least squares): the monitor's window first, then
         the rows a retrain would learn from.
+    rows_since_retry : int | None
+        Labelled rows at or after :attr:`ModelState.retry_since` (None when no
+        retry is pending).
     new_labels : int
         Labelled rows that arrived since the champion's training data was cut.
     labels_per_day : float | None
@@ -305,6 +308,7 @@ class Evidence:
     estimated_value: float | None = None
     error_change: StreamAlarm | None = None
     window_changes: tuple[StreamAlarm, ...] = ()
+    rows_since_retry: int | None = None
     new_labels: int = 0
     labels_per_day: float | None = None
     model_age_s: float | None = None
@@ -384,6 +388,17 @@ class ModelState:
         Phase to return to on ``resume``.
     validating_since : float | None
         When the candidate entered the gate.
+    train_since : float | None
+        Start of the current cycle's training window when it was cut at a
+        located change (:attr:`Decision.train_since`).
+    train_rows : int
+        Labelled rows after that change when the training began (0 when not cut).
+    retry_since : float | None
+        A located change whose candidate, trained on the few rows after it, lost:
+        the next performance-triggered retrain learns from the rows after it once
+        ``triggers.performance.retry_rows_after_change`` of them exist.
+    retried : bool
+        The current cycle is that second attempt (a loss now accepts the new normal).
     """
 
     model: str
@@ -407,6 +422,10 @@ class ModelState:
     rolling_back: bool = False
     resume_phase: Phase | None = None
     validating_since: float | None = None
+    train_since: float | None = None
+    train_rows: int = 0
+    retry_since: float | None = None
+    retried: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (JSON-able) for persistence."""
@@ -460,6 +479,9 @@ class GateResult:
     n : int
         Rows compared.
     reason : str
+    candidate_value : float
+        The candidate's metric on those rows, as the metric is named (NaN without
+        enough rows): an estimate of its live level from rows it never saw.
     """
 
     passed: bool
@@ -470,6 +492,7 @@ class GateResult:
     ci_high: float
     n: int
     reason: str
+    candidate_value: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -515,8 +538,11 @@ class Decision:
         training time (a holdout of a few hundred rows is a noisy, often
         optimistic yardstick). On ``promote`` after a drift- or
         performance-triggered cycle: a floor, the outgoing champion's baseline;
-        the new champion's baseline is the better of it and its own validation
-        score. None: keep the current baseline.
+        the new champion's baseline is the better of it and its own level, the
+        worse of its validation score and its score at the offline gate
+        (``numbers["gate_candidate_value"]`` of its ``start_canary``: rows it
+        never saw, where a small training set's validation score is optimistic).
+        None: keep the current baseline.
     train_since : float | None
         For ``retrain``: train on labelled rows at or after this time only (the
         located start of a change in the champion's error stream); None: the
