@@ -160,3 +160,26 @@ def test_retrain_after_a_located_change_learns_from_the_rows_after_it() -> None:
     assert 2250 <= first["row"] <= 2700  # waited for 250 rows after it, not much longer
     tail = [v for row, v in auto.curve if row > 3200]
     assert np.mean(tail) > 0.85  # the new concept was learnt
+
+
+def test_without_a_streaming_alarm_the_window_test_cuts_the_training_window() -> None:
+    # The same flip with ADWIN's stream view off: the window view fires on the labelled
+    # window, the OLS-CUSUM test locates the flip, and the retrain learns from after it.
+    perf = QUICK_POLICY.triggers.performance.model_copy(
+        update={"min_rows_after_change": 250, "streaming": False})
+    policy = QUICK_POLICY.model_copy(update={"triggers": QUICK_POLICY.triggers.model_copy(
+        update={"performance": perf})})
+    settings = SimulationSettings(families=("logistic",), tick_rows=100, train_rows=1000,
+                                  window_rows=600, warmup_rows=1000)
+    res = simulate(_history(), "y", settings, time_column="ts", policy=policy,
+                   change_rows=[2000])
+    first = next(d for d in res.by_name("autopilot").decisions if d["action"] == "retrain")
+    assert any("the window test located (cusum p=" in r for r in first["reasons"]), first
+    assert 2250 <= first["row"] <= 2800
+    off = policy.model_copy(update={"triggers": policy.triggers.model_copy(update={
+        "performance": perf.model_copy(update={"window_change_alpha": None})})})
+    res_off = simulate(_history(), "y", settings, time_column="ts", policy=off,
+                       change_rows=[2000])
+    first_off = next(d for d in res_off.by_name("autopilot").decisions
+                     if d["action"] == "retrain")
+    assert not any("since the change" in r for r in first_off["reasons"])
