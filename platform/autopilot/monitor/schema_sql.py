@@ -22,6 +22,7 @@ CREATE TABLE IF NOT EXISTS predictions (
 );
 CREATE INDEX IF NOT EXISTS predictions_mvt ON predictions (model, version, ts);
 CREATE INDEX IF NOT EXISTS predictions_req ON predictions (model, request_id);
+CREATE INDEX IF NOT EXISTS predictions_mt ON predictions (model, ts);
 CREATE TABLE IF NOT EXISTS labels (
     model TEXT NOT NULL,
     request_id TEXT NOT NULL,
