@@ -74,6 +74,7 @@ def _cfg(tmp_path: Path, **policy: Any) -> AutopilotConfig:
         "name": NAME, "task": "classification",
         "data": {"generator": {"n_rows": 1000}, "target": "y"},
         "training": {"metric": "accuracy"},
+        "monitor": {"window_rows": 400},
         "policy": pol,
         "controller": {"tick_interval_s": 10.0, "min_retrain_rows": 30},
         "state_dir": str(tmp_path / "state"),
@@ -253,6 +254,7 @@ def test_baseline_is_the_worse_of_holdout_and_gate_raised_to_the_floor(tmp_path:
     rig.serve(50)
     rig.tick()
     m = rig.core._models[NAME]
+    assert rig.monitor._models[NAME].window_rows == 400  # the model's monitor.window_rows
     holdout = rig.core.gather(m, rig.clock.t).baseline_value
     assert holdout == pytest.approx(0.9)
     rig.journal.save_state(NAME, "gate_value:1", 0.8)  # optimistic holdout, lower live level

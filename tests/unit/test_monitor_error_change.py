@@ -131,3 +131,4 @@ def test_window_change_reads_what_users_got_from_any_version(tmp_path: Path) -> 
     assert found is not None and found["rows"] == BEFORE + AFTER
     assert abs(int(found["at"] - 1000.0) - BEFORE) <= 40 and found["p_value"] < 1e-6
     assert abs(found["after"] - 0.6) < 0.08
+

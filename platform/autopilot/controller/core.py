@@ -161,7 +161,8 @@ class ControllerCore(EvidenceGathering):
                 continue
             loaded = self._load(model, v)
             self.monitor.configure(model, task=loaded.schema.task, classes=loaded.schema.classes,
-                                   target=loaded.schema.target)
+                                   target=loaded.schema.target,
+                                   window_rows=m.cfg.monitor.window_rows)
             if loaded.reference_profile and not self.monitor.has_reference(model, v):
                 self.monitor.set_reference(model, v, loaded.reference_profile)
 

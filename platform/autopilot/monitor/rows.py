@@ -53,6 +53,7 @@ class ModelInfo:
     task: str | None = None  # None: inferred from the first labelled rows
     classes: tuple[str, ...] = ()
     target: str = "label"
+    window_rows: int | None = None  # rows kept per version; None: the store's default
 
 
 @dataclass(frozen=True)

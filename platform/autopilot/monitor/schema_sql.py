@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS models (
     model TEXT PRIMARY KEY,
     task TEXT,
     classes TEXT NOT NULL,
-    target TEXT NOT NULL
+    target TEXT NOT NULL,
+    window_rows INTEGER
 );
 CREATE TABLE IF NOT EXISTS feature_watch (
     model TEXT PRIMARY KEY,

@@ -37,7 +37,8 @@ class MonitorStore(WindowQuestions):
     path
         SQLite file (its folder is created) or ``":memory:"``.
     window_rows
-        Rows kept in memory per (model, version).
+        Rows kept in memory per (model, version), unless :meth:`configure` sets
+        a model's own.
     detector_factory
         Returns fresh streaming detectors ``{name: obj with update(x) -> bool}``
         for a version's error stream; defaults to ``stats`` Page-Hinkley, ADWIN
@@ -69,6 +70,9 @@ class MonitorStore(WindowQuestions):
         # transactions are in the WAL file before commit returns.
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(SCHEMA)
+        columns = {r[1] for r in self._conn.execute("PRAGMA table_info(models)")}
+        if "window_rows" not in columns:  # a store written before models had their own
+            self._conn.execute("ALTER TABLE models ADD COLUMN window_rows INTEGER")
         self._conn.commit()
         self._windows: dict[tuple[str, str], deque[Row]] = {}
         self._index: dict[tuple[str, str], list[Row]] = {}  # (model, request_id) -> rows
@@ -96,18 +100,28 @@ class MonitorStore(WindowQuestions):
         task: str | None = None,
         classes: Sequence[Any] = (),
         target: str = "label",
+        window_rows: int | None = None,
     ) -> None:
-        """Tell the store a model's task, class order (of ``proba``) and target column name."""
+        """Tell the store a model's task, class order (of ``proba``), target column name
+        and, when it is not the store's default, how many rows a version's window keeps
+        (several models with their own ``monitor.window_rows`` share one monitor)."""
         if task not in (None, "classification", "regression"):
             raise ValueError(f"task must be 'classification' or 'regression', got {task!r}")
-        info = ModelInfo(task, tuple(norm(c) for c in classes), target)
+        if window_rows is not None and window_rows < 1:
+            raise ValueError(f"window_rows must be >= 1, got {window_rows}")
+        info = ModelInfo(task, tuple(norm(c) for c in classes), target, window_rows)
         with self._lock:
             self._models[model] = info
             self._conn.execute(
-                "INSERT OR REPLACE INTO models (model, task, classes, target) VALUES (?,?,?,?)",
-                (model, task, json.dumps(list(info.classes)), target),
+                "INSERT OR REPLACE INTO models (model, task, classes, target, window_rows)"
+                " VALUES (?,?,?,?,?)",
+                (model, task, json.dumps(list(info.classes)), target, window_rows),
             )
             self._conn.commit()
+            size = self._window_size(model)
+            for (m, _), win in self._windows.items():
+                if m == model:
+                    self._trim(model, win, size)
 
     def set_reference(self, model: str, version: str, profile: Any) -> None:
         """Set a version's reference profile: a ``stats.ReferenceProfile`` or its dict.
@@ -158,8 +172,9 @@ class MonitorStore(WindowQuestions):
 
     def _load(self) -> None:
         """Rebuild models, windows and detectors from SQLite after a restart."""
-        for model, task, classes, target in self._conn.execute("SELECT * FROM models"):
-            self._models[model] = ModelInfo(task, tuple(json.loads(classes)), target)
+        for model, task, classes, target, window in self._conn.execute(
+                "SELECT model, task, classes, target, window_rows FROM models"):
+            self._models[model] = ModelInfo(task, tuple(json.loads(classes)), target, window)
         for model, version, since in self._conn.execute("SELECT * FROM ref_since"):
             self._ref_since[(model, version)] = float(since)
         pairs = self._conn.execute("SELECT DISTINCT model, version FROM predictions").fetchall()
@@ -168,7 +183,7 @@ class MonitorStore(WindowQuestions):
                 "SELECT request_id, ts, features, prediction, proba, latency_ms, error, shadow,"
                 " label, score FROM predictions WHERE model = ? AND version = ?"
                 " ORDER BY id DESC LIMIT ?",
-                (model, version, self.window_rows),
+                (model, version, self._window_size(model)),
             ).fetchall()
             for r in reversed(rows):
                 row = Row(
@@ -200,7 +215,7 @@ class MonitorStore(WindowQuestions):
             f"SELECT COUNT(*) FROM predictions WHERE {where}", (model, since)).fetchone()[0])
         rows = self._conn.execute(
             f"SELECT version, features FROM predictions WHERE {where} ORDER BY id DESC LIMIT ?",
-            (model, since, self.window_rows)).fetchall()
+            (model, since, self._window_size(model))).fetchall()
         watch = self._watches[model] = FeatureWatch()
         watch.n = total - len(rows)
         for version, feats in reversed(rows):
@@ -350,18 +365,26 @@ class MonitorStore(WindowQuestions):
 
     # ---------------------------------------------------------------- internals
 
-    def _append(self, model: str, version: str, row: Row) -> None:
-        key = (model, version)
-        win = self._windows.get(key)
-        if win is None:
-            win = self._windows[key] = deque()
-        if len(win) >= self.window_rows:
+    def _window_size(self, model: str) -> int:
+        info = self._models.get(model)
+        return info.window_rows if info is not None and info.window_rows else self.window_rows
+
+    def _trim(self, model: str, win: deque[Row], size: int) -> None:
+        """Drop a window's oldest rows (and their index entries) until it holds ``size``."""
+        while len(win) > size:
             old = win.popleft()
             lst = self._index.get((model, old.request_id))
             if lst is not None:
                 lst[:] = [r for r in lst if r is not old]
                 if not lst:
                     del self._index[(model, old.request_id)]
+
+    def _append(self, model: str, version: str, row: Row) -> None:
+        key = (model, version)
+        win = self._windows.get(key)
+        if win is None:
+            win = self._windows[key] = deque()
+        self._trim(model, win, self._window_size(model) - 1)
         win.append(row)
         self._index.setdefault((model, row.request_id), []).append(row)
 
