@@ -169,6 +169,11 @@ class DriftTrigger(_Section):
     enabled: bool = True
     severity: Literal["low", "medium", "high", "critical"] = "high"
     min_rows: int = Field(default=500, ge=1)
+    # Drift alone does not retrain when labels answer the question it raises: if the
+    # performance trigger looked at performance.min_labels labelled rows and did not fire,
+    # the shift is accepted (reference re-baselined) instead. Labels that arrive later and
+    # show a drop still fire the performance trigger.
+    confirm_with_labels: bool = False
 
 
 class PerformanceTrigger(_Section):

@@ -668,7 +668,7 @@ def _run_autopilot(replay: _Replay) -> StrategyResult:
                 pending = {"training_status": "succeeded", "candidate": version}
             except (ValueError, AutopilotError) as exc:
                 pending = {"training_status": "failed", "training_error": str(exc)}
-        elif act == "archive_candidate" and decision.rebaseline:
+        elif act in ("archive_candidate", "accept_drift") and decision.rebaseline:
             # The champion held up on the drifted window: accept the drift (the controller's
             # MonitorStore.rebaseline), on the same window the drift report just compared.
             # Newest drift.min_rows rows only: the window behind the drift report still holds

@@ -544,6 +544,29 @@ def test_drift_the_champion_holds_up_on_is_accepted_once(tmp_path: Path) -> None
     assert any(r.startswith("drift severity") for r in reasons), reasons
 
 
+def test_drift_the_labels_contradict_is_accepted_without_retraining(tmp_path: Path) -> None:
+    # The same shift a champion already fits: with drift.confirm_with_labels the labelled
+    # rows show it holds up, so the shift is accepted (reference re-fitted) and no retrain
+    # is launched; its performance baseline is left alone.
+    fit = _data(np.random.default_rng(5), 1000, shift=3.0)
+    champion = LogisticRegression().fit(fit[["x1", "x2"]], fit["y"])
+    cfg = _cfg(tmp_path, triggers={
+        "drift": {"min_rows": 100, "severity": "high", "confirm_with_labels": True},
+        "performance": {"min_labels": 50}})
+    rig = _Rig(tmp_path, cfg=cfg, champion=champion)
+    rig.serve(300, shift=3.0)
+    assert rig.tick() == "accept_drift"
+    entry = rig.journal.query(model=NAME, action="accept_drift")[-1]
+    assert entry.numbers["rebaseline"] is True
+    assert any("labelled rows say the champion holds up" in r for r in entry.reasons)
+    assert "re-baselined on 100 recent rows" in entry.outcome
+    assert rig.requests == [] and rig.state().phase == "steady"
+    assert rig.journal.load_state(NAME, "baseline:1") is None
+    assert not rig.monitor.drift_report(NAME, "1").drifted
+    rig.serve(200, shift=3.0)
+    assert rig.tick() == "none"
+
+
 def test_concept_change_retrains_on_the_rows_after_it(tmp_path: Path) -> None:
     # Labels flip (a concept drift: the inputs look the same). ADWIN on the champion's
     # errors finds it, the change is located, and the retrain learns from the rows after it.

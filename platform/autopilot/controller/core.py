@@ -264,7 +264,8 @@ class ControllerCore(EvidenceGathering):
         gone = old.challenger
         if gone is not None and gone != new.challenger and gone != new.champion:
             self._archive(reg, name, gone)
-        if d.action == "archive_candidate" and d.rebaseline and new.champion is not None:
+        if (d.action in ("archive_candidate", "accept_drift") and d.rebaseline
+                and new.champion is not None):
             m.note = self._rebaseline(name, new.champion,
                                       m.cfg.policy.triggers.drift.min_rows)
             if d.baseline is not None:

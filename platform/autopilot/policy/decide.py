@@ -30,7 +30,7 @@ Example
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -52,6 +52,7 @@ from autopilot.policy.types import (
     GateResult,
     ManualCommand,
     ModelState,
+    TriggerResult,
 )
 
 __all__ = ["HISTORY_LIMIT", "decide", "next_state"]
@@ -212,6 +213,10 @@ def _steady(state: ModelState, evidence: Evidence, policy: PolicyConfig) -> Deci
     if not fired:
         return Decision("none", ("no trigger fired",), numbers)
     reasons = tuple(r.reason for r in fired)
+    held = _labels_hold_up(results, policy) if [r.name for r in fired] == ["drift"] else None
+    if held is not None:
+        return Decision("accept_drift", (*reasons, held), numbers, version=state.champion,
+                        rebaseline=True)
     urgent = any(r.urgent for r in fired)
     guard = check_guards(state, evidence, policy.guards, urgent=urgent)
     numbers.update({f"guard.{k}": v for k, v in guard.numbers.items()})
@@ -250,6 +255,25 @@ def _steady(state: ModelState, evidence: Evidence, policy: PolicyConfig) -> Deci
                                     f"rows since the change{where}"), numbers,
                         trigger=fired[0].name, train_since=change.at)
     return Decision("retrain", reasons, numbers, trigger=fired[0].name)
+
+
+def _labels_hold_up(results: Sequence[TriggerResult], policy: PolicyConfig) -> str | None:
+    """Why the drift need not be retrained on, when labels say the champion holds up.
+
+    With ``triggers.drift.confirm_with_labels``: the performance trigger judged
+    at least ``min_labels`` labelled rows (not the label-free estimate) against
+    the baseline and did not fire.
+    """
+    if not policy.triggers.drift.confirm_with_labels:
+        return None
+    perf = next((r for r in results if r.name == "performance"), None)
+    n = perf.numbers if perf is not None else {}
+    if (perf is None or perf.fired or "relative_drop" not in n or n.get("estimated", 1.0)
+            or n.get("labels", 0.0) < policy.triggers.performance.min_labels):
+        return None
+    return (f"labelled rows say the champion holds up ({perf.reason}): the shift is "
+            "accepted and its reference re-baselined, no retrain "
+            "(triggers.drift.confirm_with_labels)")
 
 
 def _training(state: ModelState, evidence: Evidence, policy: PolicyConfig) -> Decision:
@@ -484,7 +508,7 @@ def next_state(state: ModelState, decision: Decision, evidence: Evidence) -> Mod
         # Baseline for SRM and per-step counts, one tick after the weights changed.
         s = replace(s, step_requests=_counts(evidence, (s.champion, s.challenger)))
 
-    if act in ("none", "hold"):
+    if act in ("none", "hold", "accept_drift"):
         return s
     if act == "retrain":
         history = (*s.training_history, now)[-HISTORY_LIMIT:]

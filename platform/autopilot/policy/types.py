@@ -27,6 +27,9 @@ Actions (``Decision.action``)
                        with no difference): champion keeps all traffic; tag it archived.
                        With ``rebaseline`` (a drift-triggered candidate failed the gate)
                        also re-fit the champion's reference profile on the recent window.
+``accept_drift``       the drift trigger fired but labelled rows show the champion holds up
+                       (``triggers.drift.confirm_with_labels``): no retrain; ``rebaseline``
+                       re-fits its reference profile on the recent window.
 ``start_canary``       the gate passed: route ``weights`` (and ``shadow``) to start the canary.
 ``ramp``               move the challenger to the next canary step: apply ``weights``.
 ``promote``            challenger ``version`` becomes champion (registry alias moves);
@@ -89,6 +92,7 @@ Action = Literal[
     "abort",
     "validate",
     "archive_candidate",
+    "accept_drift",
     "start_canary",
     "ramp",
     "promote",
@@ -526,7 +530,8 @@ class Decision:
     alert : bool
         Notify people urgently (rollback, halt, fallback).
     rebaseline : bool
-        For ``archive_candidate``: the candidate came from a drift- or
+        For ``accept_drift``: re-fit the champion's reference profile on the recent
+        window (its baseline stays). For ``archive_candidate``: the candidate came from a drift- or
         performance-triggered retrain and the champion held up against it on
         fresh labelled rows, so the recent window is accepted as the new normal:
         re-fit the champion's reference profile on it (the same shift stops firing
