@@ -339,29 +339,29 @@ class WindowQuestions:
 
         The online score users got (whichever version answered; as
         :meth:`error_change` reads it: shadow copies and error records left out),
-        oldest first, is tested for a change in its mean
-        (:func:`autopilot.stats.cusum_test`) and split where it changed most
-        (:func:`autopilot.stats.locate_shift`), whether or not the test rejects:
-        the policy judges ``p_value``. None with fewer than ``min_rows`` rows.
-        Keys as :meth:`error_change` (``detector`` "cusum") plus ``p_value`` and
-        ``rows`` (the scores tested).
+        oldest first, is tested for a change in its mean and split where it
+        changed most (:func:`autopilot.policy.triggers.locate_window_change`, as
+        the simulator does), whether or not the test rejects: the policy judges
+        ``p_value``. None with fewer than ``min_rows`` rows. Keys as
+        :meth:`error_change` (``detector`` "cusum") plus ``p_value`` and ``rows``
+        (the scores tested).
         """
-        from autopilot.stats import cusum_test, locate_shift
+        from autopilot.policy.triggers import locate_window_change
 
         with self._lock:
             found = self._conn.execute(
                 "SELECT ts, score FROM predictions WHERE model = ? AND shadow = 0"
                 " AND error IS NULL AND score IS NOT NULL"
                 f" ORDER BY ts DESC LIMIT {int(rows)}", (model,)).fetchall()
-            if len(found) < max(int(min_rows), 2):
-                return None
             found.reverse()
-            scores = np.asarray([r[1] for r in found], dtype=float)
-            cp = locate_shift(scores)
-            at = float(found[cp.index][0])
-            return {"detector": "cusum", "at": at, "before": cp.mean_before,
-                    "after": cp.mean_after, "p_value": cusum_test(scores).p_value,
-                    "rows": len(found), "rows_since": self.labelled_rows_since(model, at)}
+            alarm = locate_window_change(
+                [r[1] for r in found], [r[0] for r in found],
+                lambda at: self.labelled_rows_since(model, at), min_rows=min_rows)
+        if alarm is None:
+            return None
+        return {"detector": alarm.detector, "at": alarm.at, "before": alarm.metric_before,
+                "after": alarm.metric_after, "p_value": alarm.p_value, "rows": len(found),
+                "rows_since": alarm.rows_since}
 
     def labelled_rows_since(self, model: str, at: float) -> int:
         """Labelled requests of any version served at or after ``at``: what a retrain on
