@@ -324,10 +324,10 @@ def _validating(
                           weights={champ: 1.0}, version=cand)
         retry_rows = policy.triggers.performance.retry_rows_after_change
         if (retry_rows is not None and state.trigger == "performance"
-                and state.train_since is not None and not state.retried
-                and state.train_rows < retry_rows):
+                and state.train_since is not None and state.train_rows < retry_rows):
             # Few rows after the change taught too little: not yet evidence that the
-            # champion holds up, so nothing is re-anchored until a second try loses too.
+            # champion holds up, so nothing is re-anchored until a second try loses too
+            # (the retry trains on >= retry_rows rows, so its loss is accepted below).
             return replace(failed, reasons=(
                 *failed.reasons, f"the candidate learnt from the rows after the change only; "
                 f"it is retrained once more from that change when {retry_rows} labelled rows "
@@ -477,7 +477,6 @@ def _steady_state(state: ModelState, champion: str | None, **changes: object) ->
         training_started_at=None,
         train_since=None,
         train_rows=0,
-        retried=False,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
@@ -515,8 +514,7 @@ def next_state(state: ModelState, decision: Decision, evidence: Evidence) -> Mod
         return replace(s, phase="training", training_started_at=now, last_training_at=now,
                        training_history=history, trigger=decision.trigger, resume_phase=None,
                        train_since=decision.train_since, retry_since=None,
-                       train_rows=int(decision.numbers.get("train_rows_since", 0)),
-                       retried=bool(decision.numbers.get("retry")))
+                       train_rows=int(decision.numbers.get("train_rows_since", 0)))
     if act == "abort":
         return replace(s, phase="steady", training_started_at=None)
     if act == "validate":

@@ -401,8 +401,6 @@ class ModelState:
         A located change whose candidate, trained on the few rows after it, lost:
         the next performance-triggered retrain learns from the rows after it once
         ``triggers.performance.retry_rows_after_change`` of them exist.
-    retried : bool
-        The current cycle is that second attempt (a loss now accepts the new normal).
     """
 
     model: str
@@ -429,7 +427,6 @@ class ModelState:
     train_since: float | None = None
     train_rows: int = 0
     retry_since: float | None = None
-    retried: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (JSON-able) for persistence."""

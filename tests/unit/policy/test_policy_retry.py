@@ -20,10 +20,9 @@ from autopilot.policy.types import GateEvidence, StreamAlarm
 CHANGE = T0 - 900.0  # where the change was located
 
 
-def cut_cycle(rows: int = 400, retried: bool = False) -> ModelState:
+def cut_cycle(rows: int = 400) -> ModelState:
     """A performance-triggered cycle that trained on the ``rows`` rows after CHANGE."""
-    return replace(validating("performance"), train_since=CHANGE, train_rows=rows,
-                   retried=retried)
+    return replace(validating("performance"), train_since=CHANGE, train_rows=rows)
 
 
 def failing(**kw: Any) -> Evidence:
@@ -60,12 +59,13 @@ def test_the_retry_waits_for_its_rows_then_trains_from_the_change(policy: Policy
     assert (go.action, go.trigger, go.train_since) == ("retrain", "performance", CHANGE)
     assert go.numbers["retry"] == 1.0 and go.numbers["train_rows_since"] == 1000.0
     t = next_state(s, go, failing())
-    assert (t.phase, t.retried, t.retry_since, t.train_since, t.train_rows) == \
-        ("training", True, None, CHANGE, 1000)
+    # a retry cycle is one cut at the change with retry_rows_after_change rows behind it
+    assert (t.phase, t.retry_since, t.train_since, t.train_rows) == \
+        ("training", None, CHANGE, 1000)
 
 
 def test_a_lost_retry_accepts_the_new_normal(policy: PolicyConfig) -> None:
-    d = decide(cut_cycle(rows=1000, retried=True), lost(), policy)
+    d = decide(cut_cycle(rows=1000), lost(), policy)  # the retry: 1,000 rows after CHANGE
     assert d.action == "archive_candidate" and d.rebaseline is True
     assert d.baseline == pytest.approx(0.81) and "retry_since" not in d.numbers
 
