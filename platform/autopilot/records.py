@@ -41,6 +41,7 @@ __all__ = [
     "PredictionRecord",
     "RecordBuffer",
     "Sink",
+    "named_actor",
 ]
 
 #: The sink: ``ray.get_actor(MONITOR_ACTOR, namespace=NAMESPACE)`` with
@@ -49,6 +50,26 @@ NAMESPACE = "autopilot"
 MONITOR_ACTOR = "autopilot-monitor"
 
 Sink = Callable[[list[dict[str, Any]]], Any]
+
+
+def named_actor(name: str, what: str) -> Any:
+    """The running Ray actor ``name`` in :data:`NAMESPACE`.
+
+    Raises
+    ------
+    ControlError
+        If there is none, naming the ``what`` (e.g. "monitor") that is missing.
+    """
+    import ray
+
+    from autopilot.errors import ControlError
+
+    try:
+        return ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError as exc:
+        raise ControlError(
+            f"no {what} actor {name!r} in namespace {NAMESPACE!r}; start it first"
+        ) from exc
 
 
 def _clean(value: Any) -> Any:

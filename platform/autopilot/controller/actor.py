@@ -19,6 +19,7 @@ from autopilot.controller.launchers import Launcher, RayJobLauncher, RayTaskLaun
 from autopilot.controller.probes import dashboard_url, endpoint_breakers
 from autopilot.errors import ControlError
 from autopilot.journal import Journal, jsonable
+from autopilot.records import named_actor
 from autopilot.routing import CONTROLLER_ACTOR, NAMESPACE
 
 __all__ = ["CONTROLLER_ACTOR", "NAMESPACE", "get_controller", "start_controller"]
@@ -166,11 +167,4 @@ def start_controller(
 
 def get_controller() -> Any:
     """The running Controller actor, or :class:`ControlError` if there is none."""
-    import ray
-
-    try:
-        return ray.get_actor(CONTROLLER_ACTOR, namespace=NAMESPACE)
-    except ValueError as exc:
-        raise ControlError(
-            f"no controller actor {CONTROLLER_ACTOR!r} in namespace {NAMESPACE!r}"
-        ) from exc
+    return named_actor(CONTROLLER_ACTOR, "controller")

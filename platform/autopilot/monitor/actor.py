@@ -14,7 +14,7 @@ from typing import Any
 
 from autopilot.errors import ControlError
 from autopilot.monitor.store import MonitorStore
-from autopilot.records import MONITOR_ACTOR, NAMESPACE
+from autopilot.records import MONITOR_ACTOR, NAMESPACE, named_actor
 
 __all__ = ["MONITOR_ACTOR", "NAMESPACE", "MonitorProxy", "get_monitor", "start_monitor"]
 
@@ -68,14 +68,7 @@ def start_monitor(path: str | Path, *, window_rows: int = 5000, detached: bool =
 
 def get_monitor() -> Any:
     """The running Monitor actor, or :class:`ControlError` if there is none."""
-    import ray
-
-    try:
-        return ray.get_actor(MONITOR_ACTOR, namespace=NAMESPACE)
-    except ValueError as exc:
-        raise ControlError(
-            f"no monitor actor {MONITOR_ACTOR!r} in namespace {NAMESPACE!r}; start it first"
-        ) from exc
+    return named_actor(MONITOR_ACTOR, "monitor")
 
 
 class MonitorProxy:
