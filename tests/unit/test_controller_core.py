@@ -544,6 +544,26 @@ def test_drift_the_champion_holds_up_on_is_accepted_once(tmp_path: Path) -> None
     assert any(r.startswith("drift severity") for r in reasons), reasons
 
 
+def test_a_pending_retry_counts_the_labelled_rows_after_its_change(tmp_path: Path) -> None:
+    # ModelState.retry_since survives a restart and the evidence counts, from the real
+    # SQLite log, the labelled rows served since then (what the retry would train on)
+    from dataclasses import replace
+
+    rig = _Rig(tmp_path)
+    rig.serve(200)
+    rig.tick()
+    m = rig.core._models[NAME]
+    assert rig.core.gather(m, rig.clock.t).rows_since_retry is None
+    change = rig.clock.t
+    rig.serve(150)
+    m.state = replace(m.state, retry_since=change)
+    rig.core._save(m)
+    rig.core = rig.make_core()
+    m = rig.core._models[NAME]
+    assert m.state.retry_since == change
+    assert rig.core.gather(m, rig.clock.t).rows_since_retry == 150
+
+
 def test_drift_the_labels_contradict_is_accepted_without_retraining(tmp_path: Path) -> None:
     # The same shift a champion already fits: with drift.confirm_with_labels the labelled
     # rows show it holds up, so the shift is accepted (reference re-fitted) and no retrain
