@@ -284,6 +284,30 @@ def _connect(stack: dict[str, Any], state_dir: Path,
         ) from exc
 
 
+def _refuse_second_controller(address: str, disconnect: bool) -> None:
+    """Raise if an Autopilot controller already runs on the connected cluster.
+
+    The controller is one named actor per cluster (``up`` would otherwise join the
+    running one, which manages its own configs, not these). ``disconnect``: end this
+    process's Ray connection before raising (when ``up`` made it).
+    """
+    import ray
+
+    from autopilot.routing import CONTROLLER_ACTOR, NAMESPACE
+
+    try:
+        ray.get_actor(CONTROLLER_ACTOR, namespace=NAMESPACE)
+    except ValueError:
+        return
+    if disconnect:
+        ray.shutdown()
+    raise ControlError(
+        f"an Autopilot controller is already running on the Ray cluster at {address} (one "
+        "per cluster): run `autopilot --state-dir <its state folder> down` first, or "
+        "manage these models from that stack"
+    )
+
+
 def _port_open(address: str | None, timeout: float = 1.0) -> bool:
     if not address or ":" not in address:
         return False
@@ -461,7 +485,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     if (state_dir / STACK_FILE).is_file():
         old = json.loads((state_dir / STACK_FILE).read_text())
-        if _port_open(old.get("ray_address")):
+        # A cluster we joined answers whether or not our stack still runs on it; the
+        # controller check below (after connecting) tells those apart.
+        joined_same = not old.get("started_ray") and old.get("ray_address") == args.address
+        if not joined_same and _port_open(old.get("ray_address")):
             raise ControlError(f"a stack is already running for {str(state_dir)!r} "
                                f"(Ray at {old['ray_address']}); run `autopilot down` first")
     if args.address is None or _token_available():
@@ -479,6 +506,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     else:
         stack.update({"ray_address": args.address, "dashboard_url": None,
                       "auth_mode": os.environ.get("RAY_AUTH_MODE")})
+        # Before the stack file is written, so a refusal leaves the earlier one intact.
+        # On a cluster we did not start, ship our code (its workers do not see our
+        # PYTHONPATH or virtualenv).
+        connected = "ray" in sys.modules and sys.modules["ray"].is_initialized()
+        _connect(stack, state_dir, runtime_env=project_runtime_env())
+        _refuse_second_controller(args.address, disconnect=not connected)
     # Written now, so `down` can clean up even if a later step fails.
     _write_stack(state_dir, stack)
     _LAST.parent.mkdir(parents=True, exist_ok=True)
@@ -486,10 +519,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     total = 4 + len(cfgs) * 2 + (1 if args.mlflow_ui else 0)
     with Progress("autopilot up", total=total) as bar:
         with _step(bar, "connecting"):
-            # On a cluster we did not start, ship our code (its workers do not see our
-            # PYTHONPATH or virtualenv); a head we started inherits our environment.
-            _connect(stack, state_dir,
-                     runtime_env=project_runtime_env() if args.address is not None else None)
+            # A head we started inherits our environment (a joined cluster is connected).
+            _connect(stack, state_dir)
             if args.address is not None:
                 from autopilot.controller import dashboard_url
 

@@ -85,6 +85,20 @@ def test_up_two_models_on_a_running_cluster(
         out = json.loads(capsys.readouterr().out)
         assert sorted(out["models"]) == ["up-churn", "up-spend"]
         assert all(m["state"]["champion"] == "1" for m in out["models"].values())
+
+        # A second stack on the same cluster is refused before it writes anything: the
+        # controller is one per cluster, and joining it would leave these configs unmanaged.
+        before = (state / cli.STACK_FILE).read_text()
+        other = tmp_path / "other"
+        capsys.readouterr()
+        assert cli.main(["--state-dir", str(other), "up", "--address", address,
+                         "--config", paths[0]]) == 2
+        assert "controller is already running on the Ray cluster" in capsys.readouterr().err
+        assert not (other / cli.STACK_FILE).exists()
+        # ... and so is a second `up` into the same state folder; its stack file is kept.
+        assert cli.main(["up", "--address", address, "--config", paths[0]]) == 2
+        assert (state / cli.STACK_FILE).read_text() == before
+        assert ray.is_initialized()  # the refusal did not end the session's connection
     finally:
         assert cli.main(["--state-dir", str(state), "down"]) == 0
     from ray import serve
@@ -95,3 +109,20 @@ def test_up_two_models_on_a_running_cluster(
         ray.get_actor(CONTROLLER_ACTOR, namespace=NAMESPACE)
     # Serve (which `up` did not start) still answers on its port.
     assert httpx.get(f"http://127.0.0.1:{serve_session}/-/healthz", timeout=10).status_code == 200
+
+    # A stack file left behind (say `down` never ran and the controller died) does not
+    # block a new `up` on a cluster that still answers: nothing of that stack runs there.
+    stale = {"state_dir": str(state), "ray_address": address, "started_ray": False,
+             "apps": [], "mlflow_pid": None, "ray_pgid": None, "started_serve": False}
+    (state / cli.STACK_FILE).write_text(json.dumps(stale))
+
+    class _Past(Exception):
+        pass
+
+    def _stop_here(*_a: Any, **_k: Any) -> None:
+        raise _Past  # up got past its checks; the rest is covered above
+
+    monkeypatch.setattr("autopilot.monitor.start_monitor", _stop_here)
+    with pytest.raises(_Past):
+        cli.main(["up", "--address", address, "--config", paths[0], "--no-train"])
+    assert "started_at" in json.loads((state / cli.STACK_FILE).read_text())  # up's own file
