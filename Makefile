@@ -38,7 +38,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check platform deployments jobs benchmarks tests
-	$(VENV)/bin/mypy platform/autopilot/stats platform/autopilot/policy
+	$(VENV)/bin/mypy platform/autopilot deployments jobs
 
 clean:
 	rm -rf $(VENV) .autopilot benchmarks/results

@@ -94,7 +94,11 @@ def build_app(cfg: AutopilotConfig, *, registry: Any = None) -> Any:
 
     token = cfg.serving.admin_token
     token_sha = hash_token(token) if token else None
-    dep = serve.deployment(AutopilotIngress).options(**deployment_options(cfg))
+    # serve.deployment is annotated as a decorator factory only; given a class it
+    # returns the Deployment itself.
+    dep = serve.deployment(AutopilotIngress).options(  # type: ignore[attr-defined]
+        **deployment_options(cfg)
+    )
     return dep.bind(cfg.model_dump(mode="json"), token_sha, registry)
 
 

@@ -23,8 +23,8 @@ from ray.util.metrics import Counter, Gauge, Histogram
 
 __all__ = ["LATENCY_BOUNDARIES_MS", "ServingMetrics"]
 
-LATENCY_BOUNDARIES_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
-_BATCH_BOUNDARIES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096]
+LATENCY_BOUNDARIES_MS: list[float] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
+_BATCH_BOUNDARIES: list[float] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096]
 _TAGS = ("model", "version")
 
 

@@ -177,10 +177,12 @@ class RequestParser:
         self.names = schema.names
         self.max_rows = int(max_rows)
         self._row = _row_type(schema)
-        self._rows = TypeAdapter(list[self._row])  # type: ignore[name-defined]
+        # A type built at runtime from the schema, which mypy cannot check as a type.
+        row_list: Any = list[self._row]  # type: ignore[name-defined]
+        self._rows = TypeAdapter(row_list)
         self.predict_model = create_model(
             "PredictRequest",
-            rows=(list[self._row] | None, None),  # type: ignore[name-defined]
+            rows=(row_list | None, None),
             columns=(dict[str, list[Any]] | None, None),
             key=(str | None, None),
         )

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import signal
@@ -274,7 +275,7 @@ def _connect(stack: dict[str, Any], state_dir: Path,
         return
     try:
         ray.init(address=address, namespace="autopilot", log_to_driver=False,
-                 logging_level="ERROR", runtime_env=runtime_env)
+                 logging_level=logging.ERROR, runtime_env=runtime_env)
     except ConnectionError as exc:
         mode = os.environ.get("RAY_AUTH_MODE", "disabled")
         raise ControlError(

@@ -29,7 +29,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -146,11 +146,11 @@ class PredictionRecord:
 
     @staticmethod
     def batch_dicts(
-        request_ids: list[str],
+        request_ids: Sequence[str],
         model: str,
         version: str,
-        features: list[Mapping[str, Any]],
-        predictions: list[Any],
+        features: Sequence[Mapping[str, Any]],
+        predictions: Sequence[Any],
         proba: list[list[float]] | None,
         latency_ms: float,
         error: str | None,

@@ -137,8 +137,8 @@ def _reasons(raw: Any) -> tuple[str, ...]:
         for item in raw:
             if isinstance(item, Mapping):
                 # a structured reason: prefer its human text, else all its fields
-                text = item.get("text") or item.get("message") or item.get("reason")
-                out.append(str(text) if text else ", ".join(f"{k}={v}" for k, v in item.items()))
+                human = item.get("text") or item.get("message") or item.get("reason")
+                out.append(str(human) if human else ", ".join(f"{k}={v}" for k, v in item.items()))
             else:
                 out.append(str(item))
         return tuple(out)
@@ -267,8 +267,10 @@ class ReportData:
             or action; the message names which.
         """
         decision_list = list(decisions)
-        if decision_list and all(isinstance(d, DecisionMark) for d in decision_list):
-            marks = tuple(sorted(decision_list, key=lambda m: m.t))  # type: ignore[attr-defined]
+        given = [d for d in decision_list if isinstance(d, DecisionMark)]
+        marks: tuple[DecisionMark, ...]
+        if decision_list and len(given) == len(decision_list):
+            marks = tuple(sorted(given, key=lambda m: m.t))
         else:
             marks = decisions_from_journal(decision_list)  # type: ignore[arg-type]
         table = drift_table

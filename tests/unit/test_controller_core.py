@@ -22,6 +22,7 @@ from autopilot.controller import (
 from autopilot.errors import ControlError
 from autopilot.journal import Journal
 from autopilot.monitor import MonitorStore
+from autopilot.notify import slack_body
 from autopilot.policy.types import ModelState
 from autopilot.registry import InMemoryRegistry, Lineage
 from autopilot.routing import RoutingTable, choose_version
@@ -46,9 +47,11 @@ class _Notes:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
+        self.bodies: list[dict[str, Any]] = []  # what a Slack webhook would receive
 
     def notify(self, model: str, action: str, reasons: Any = (), numbers: Any = None) -> bool:
         self.sent.append((model, action))
+        self.bodies.append(slack_body(model, action, reasons, numbers))
         return True
 
 
@@ -313,6 +316,17 @@ def test_erroring_challenger_rolled_back_within_one_tick(tmp_path: Path) -> None
     assert rig.registry.get(NAME, "2").status == "archived"
     assert [a["version"] for a in rig.core.routing_table(NAME)["arms"]] == ["1"]
     assert (NAME, "rollback") in rig.notes.sent
+
+
+def test_rollback_message_names_the_version_and_weights(tmp_path: Path) -> None:
+    # The canary's own numbers fill Slack's 10 fields; version and weights must not be cut.
+    rig = _canary_rig(tmp_path, _tiny_model())
+    rig.serve(200, erroring="2")
+    assert rig.tick() == "rollback"
+    body = rig.notes.bodies[rig.notes.sent.index((NAME, "rollback"))]
+    fields = [f["text"] for f in body["blocks"][-1]["fields"]]
+    assert "*version*: 2" in fields
+    assert "*weights*: {'1': 1.0}" in fields
 
 
 def test_worse_challenger_rolled_back_by_the_sequential_test(tmp_path: Path) -> None:

@@ -161,7 +161,8 @@ def start_controller(
     handle = cls.options(**opts).remote([c.model_dump(mode="json") for c in configs],
                                         str(path), auto_tick, launcher, train_fn,
                                         dict(endpoints or {}))
-    ray.get(handle.ready.remote())
+    # Ray types an actor method without @ray.method as the plain function, hiding .remote.
+    ray.get(handle.ready.remote())  # type: ignore[attr-defined]
     return handle
 
 

@@ -448,11 +448,14 @@ class ControllerCore(EvidenceGathering):
         if d.action == "retrain" and m.training is not None:
             m.training.journal_id = entry.id
         if d.action not in _NOTIFY_QUIET or d.alert:
-            numbers = {k: v for k, v in d.numbers.items()}
+            # Version and weights lead: Slack shows the first 10 fields only, and a
+            # canary's numbers alone fill them.
+            numbers: dict[str, Any] = {}
             if d.version is not None:
                 numbers["version"] = d.version
             if d.weights is not None:
                 numbers["weights"] = dict(d.weights)
+            numbers.update((k, v) for k, v in d.numbers.items() if k not in numbers)
             self._notifier_for(m).notify(name, d.action, d.reasons, numbers)
         return outcome
 

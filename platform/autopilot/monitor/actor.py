@@ -62,7 +62,8 @@ def start_monitor(path: str | Path, *, window_rows: int = 5000, detached: bool =
     if detached:
         opts["lifetime"] = "detached"
     handle = cls.options(**opts).remote(str(path), window_rows)
-    ray.get(handle.ready.remote())
+    # Ray types an actor method without @ray.method as the plain function, hiding .remote.
+    ray.get(handle.ready.remote())  # type: ignore[attr-defined]
     return handle
 
 

@@ -250,7 +250,8 @@ class WindowQuestions:
         if not rows or self._task(model, rows[0].prediction) != "classification":
             return None
         pending = [r for r in rows if r.score is None] or rows
-        top = np.asarray([max(r.proba) for r in pending], dtype=float)
+        # every row has proba (filtered above); the repeated test narrows its type
+        top = np.asarray([max(r.proba) for r in pending if r.proba], dtype=float)
         return {"estimated_accuracy": float(top.mean()), "n": float(top.size),
                 "unlabelled": float(sum(r.score is None for r in rows))}
 

@@ -436,14 +436,14 @@ class MonitorStore(WindowQuestions):
         """Where the error stream ADWIN just flagged changed (least squares on the scores)."""
         from autopilot.stats import locate_shift
 
-        rows = [r for r in self._windows.get(key, ()) if r.score is not None
-                and not r.shadow and not r.error]
-        rows = rows[-fed:]  # the stream this detector judged since its last reset
-        if len(rows) < 2:
+        scored = [(r.ts, r.score) for r in self._windows.get(key, ()) if r.score is not None
+                  and not r.shadow and not r.error]
+        scored = scored[-fed:]  # the stream this detector judged since its last reset
+        if len(scored) < 2:
             return
-        cp = locate_shift([r.score for r in rows])
+        cp = locate_shift([score for _, score in scored])
         # latest wins: a second alarm is a change after the first one
-        self._det_change[key] = {"detector": "adwin", "at": float(rows[cp.index].ts),
+        self._det_change[key] = {"detector": "adwin", "at": float(scored[cp.index][0]),
                                  "before": cp.mean_before, "after": cp.mean_after}
 
     def _numeric_features(self, model: str, version: str) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import pandas as pd
 
@@ -156,7 +156,8 @@ class MlflowRegistry(Registry):
             try:
                 yield
             finally:
-                utils.set_tracking_uri(old_global)
+                # None (no URI set) is what MLflow itself restores; its annotation omits it.
+                utils.set_tracking_uri(old_global)  # type: ignore[arg-type]
                 if old_env is None:
                     os.environ.pop("MLFLOW_TRACKING_URI", None)
                 else:
@@ -249,7 +250,7 @@ class MlflowRegistry(Registry):
                 extra.append(Path(tmp) / PROFILE_FILE)
             signature = _signature(schema, model, input_example)
             with self._errors(f"log the model for {name!r}"):
-                if own_run:
+                if run_id is None:
                     exp_id = self.ensure_experiment()
                     run = self._client.create_run(
                         exp_id, run_name=f"register-{name}", tags={"autopilot.model": name}
@@ -339,7 +340,7 @@ class MlflowRegistry(Registry):
         if "'" in name:
             raise RegistryError(f"invalid model name {name!r}")
         with self._errors(f"list versions of {name!r}"):
-            found = []
+            found: list[Any] = []  # MLflow's ModelVersion entities
             token = None
             while True:
                 page = self._client.search_model_versions(
@@ -445,8 +446,24 @@ def _is_local(uri: str) -> bool:
     return uri.startswith("file:") or uri.startswith("/") or "://" not in uri
 
 
+@overload
+def _side_file(
+    files: Mapping[str, bytes], name: str, *, required: Literal[True] = ...
+) -> bytes: ...
+
+
+@overload
+def _side_file(files: Mapping[str, bytes], name: str, *, required: bool) -> bytes | None: ...
+
+
 def _side_file(files: Mapping[str, bytes], name: str, *, required: bool = True) -> bytes | None:
-    """A JSON side file stored with the model (MLflow puts extra files in a subfolder)."""
+    """A JSON side file stored with the model (MLflow puts extra files in a subfolder).
+
+    Raises
+    ------
+    KeyError
+        ``required`` and the file is not there.
+    """
     for path in sorted(files):
         if path == name or path.endswith("/" + name):
             return files[path]

@@ -36,7 +36,7 @@ import pandas as pd
 
 from autopilot.config import DataConfig, FeatureLists
 from autopilot.errors import DataError
-from autopilot.schema import Column, FeatureSchema
+from autopilot.schema import Column, FeatureSchema, Kind
 
 __all__ = [
     "MAX_CATEGORIES",
@@ -196,7 +196,7 @@ def _numeric_share(series: pd.Series) -> float:
 # ------------------------------------------------------------------------- schema
 
 
-def _infer_kind(series: pd.Series) -> Literal["numeric", "categorical", "binary"] | None:
+def _infer_kind(series: pd.Series) -> Kind | None:
     if pd.api.types.is_datetime64_any_dtype(series) or pd.api.types.is_timedelta64_dtype(series):
         return None  # timestamps are not features; the time column is declared separately
     n_levels = series.nunique(dropna=True)
@@ -211,14 +211,14 @@ def _infer_kind(series: pd.Series) -> Literal["numeric", "categorical", "binary"
     return "binary" if n_levels == 2 else "categorical"
 
 
-def _column(name: str, kind: str, series: pd.Series) -> Column:
+def _column(name: str, kind: Kind, series: pd.Series) -> Column:
     categories: tuple[str, ...] = ()
     if kind in ("categorical", "binary"):
         levels = list(dict.fromkeys(_label(v) for v in _levels(series)))
         if len(levels) <= MAX_CATEGORIES:
             categories = tuple(levels)
     # Every pipeline imputes, so a missing value is acceptable input for any column.
-    return Column(name=name, kind=kind, nullable=True, categories=categories)  # type: ignore[arg-type]
+    return Column(name=name, kind=kind, nullable=True, categories=categories)
 
 
 def _infer_task(y: pd.Series) -> Literal["classification", "regression"]:
@@ -285,7 +285,7 @@ def infer_schema(
 
     columns: list[Column] = []
     if features is not None:
-        declared = [
+        declared: list[tuple[str, Kind]] = [
             *((n, "numeric") for n in features.numeric),
             *((n, "categorical") for n in features.categorical),
             *((n, "binary") for n in features.binary),
@@ -304,9 +304,9 @@ def infer_schema(
         for name in frame.columns:
             if name in excluded:
                 continue
-            kind = _infer_kind(frame[name])
-            if kind is not None:
-                columns.append(_column(str(name), kind, frame[name]))
+            inferred = _infer_kind(frame[name])
+            if inferred is not None:
+                columns.append(_column(str(name), inferred, frame[name]))
     if not columns:
         raise DataError(f"no feature columns besides target {target!r}")
 

@@ -182,7 +182,8 @@ class OnlineLearner:
         seed = int(rng.integers(0, 2**31 - 1))
         self._estimator = make_online_estimator(config.family, self.task, seed)
         self._prep: Any = None
-        self._window: deque[float] = deque(maxlen=window or min(max(config.batch_size, 50), 500))
+        self._window_rows = window or min(max(config.batch_size, 50), 500)
+        self._window: deque[float] = deque(maxlen=self._window_rows)
         self._buf_X: list[pd.DataFrame] = []
         self._buf_y: list[np.ndarray] = []
         self._buffered = 0
@@ -246,6 +247,7 @@ class OnlineLearner:
                     self.classes_ = np.unique(y)
             Z = self._prep.transform(X)
             if self.task == "classification":
+                assert self.classes_ is not None  # given, or set above with the preprocessor
                 unknown = sorted(set(np.unique(y).tolist()) - set(self.classes_.tolist()))
                 if unknown:
                     raise ValueError(
@@ -270,7 +272,7 @@ class OnlineLearner:
             self._window.extend((pred == y).astype(float).tolist())
         else:
             self._window.extend(np.abs(pred - y.astype(float)).tolist())
-        if len(self._window) >= max(2, self._window.maxlen // 2):
+        if len(self._window) >= max(2, self._window_rows // 2):
             cur = self._recent()
             assert cur is not None
             if self._best is None:
@@ -282,7 +284,7 @@ class OnlineLearner:
 
     def _dropped(self) -> bool:
         cur = self._recent()
-        if self._best is None or cur is None or len(self._window) < self._window.maxlen // 2:
+        if self._best is None or cur is None or len(self._window) < self._window_rows // 2:
             return False
         drop = self.config.accuracy_drop
         if self.task == "classification":

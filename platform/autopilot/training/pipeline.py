@@ -136,7 +136,7 @@ def evaluate(
         warnings.simplefilter("ignore")
         if task == "classification":
             classes = list(model.classes_)
-            preds = {
+            preds: dict[str, Any] = {
                 "labels": np.asarray(model.predict(X)),
                 "proba": np.asarray(model.predict_proba(X), dtype=float),
                 "classes": classes,

@@ -50,7 +50,8 @@ def ensemble_candidate(
             members.append(t)
     if len(members) < 2:
         return None
-    avg = np.mean([m.oof for m in members], axis=0)
+    # every member has oof (``complete`` keeps only those); the test narrows its type
+    avg = np.mean([m.oof for m in members if m.oof is not None], axis=0)
     scores = []
     for _, te in folds:
         if task == "classification":

@@ -221,7 +221,7 @@ def warm_points(
         return [
             p for member in params.get("members", []) for p in warm_points(member, families, task)
         ]
-    if family not in families:
+    if not isinstance(family, str) or family not in families:
         return []
     space = get_family(family, task).space
     # Drop stale keys (a champion from an older search space) rather than fail.
