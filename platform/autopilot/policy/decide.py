@@ -54,6 +54,7 @@ from autopilot.policy.types import (
     ModelState,
     TriggerResult,
 )
+from autopilot.stats.sequential import mean_confidence_sequence
 
 __all__ = ["HISTORY_LIMIT", "decide", "next_state"]
 
@@ -116,7 +117,8 @@ def decide(
     d = judge_canary(state, evidence, policy.canary, rng)
     if d.action in ("none", "hold", "ramp", "set_weights"):
         # no verdict yet: the experiment may have been overtaken by the data
-        moved = _regime_change_during_canary(state, evidence, policy)
+        moved = (_regime_change_during_canary(state, evidence, policy)
+                 or _neither_arm_meets_the_bar(state, evidence, policy))
         if moved is not None:
             return moved
     if d.action == "archive_candidate" and d.numbers.get("budget_spent"):
@@ -170,29 +172,82 @@ def _inherit_baseline(state: ModelState, evidence: Evidence, d: Decision) -> Dec
         f"{evidence.metric_name} {base:.4g}"))
 
 
+def _neither_arm_meets_the_bar(
+    state: ModelState, evidence: Evidence, policy: PolicyConfig
+) -> Decision | None:
+    """End a canary in which neither arm meets the bar the champion is held to.
+
+    The bar is the performance trigger's: ``relative_drop`` below the champion's
+    baseline. The champion is under it on ``min_labels`` labelled rows (the trigger
+    would fire) and the challenger's always-valid upper bound
+    (:func:`autopilot.stats.mean_confidence_sequence` on its 0/1 scores, level
+    ``canary.alpha``, mixing variance the squared gap between baseline and bar) is
+    under it too. Whichever arm won, users would keep a failing model, and the canary
+    holds the performance trigger off for as long as it runs (up to ``max_samples``);
+    ended, the trigger retrains on current rows. Accuracy only: there the arms'
+    per-row score is the metric itself.
+    """
+    perf = policy.triggers.performance
+    champ, chal = state.champion, state.challenger
+    base, value = evidence.baseline_value, evidence.metric_value
+    if (champ is None or chal is None or not perf.enabled or evidence.metric_name != "accuracy"
+            or base is None or value is None or not np.isfinite(base)
+            or evidence.metric_labels < perf.min_labels):
+        return None
+    bar = base * (1.0 - perf.relative_drop)
+    arm = evidence.arms.get(chal)
+    if value >= bar or arm is None or arm.score_sumsq is not None or arm.labelled == 0:
+        return None
+    _, high = mean_confidence_sequence(arm.successes, arm.labelled, sigma2=0.25,
+                                       tau2=(base - bar) ** 2, alpha=policy.canary.alpha)
+    if high >= bar:
+        return None
+    return Decision(
+        "archive_candidate",
+        (f"neither arm meets the bar accuracy {bar:.4g} ({perf.relative_drop:.1%} below "
+         f"the baseline {base:.4g}): champion {champ} has {value:.4g} on "
+         f"{evidence.metric_labels} labelled rows, challenger {chal} at most {high:.4g} "
+         f"(always-valid bound on {arm.labelled} labelled rows); the canary is ended so the "
+         "performance trigger can retrain on current rows",),
+        {"bar": float(bar), "champion_value": float(value),
+         "challenger_upper": float(high), "challenger_labelled": float(arm.labelled)},
+        weights={champ: 1.0}, version=chal)
+
+
 def _regime_change_during_canary(
     state: ModelState, evidence: Evidence, policy: PolicyConfig
 ) -> Decision | None:
-    """End the experiment when the champion's error stream changed after it began.
+    """End the experiment when the champion's error stream changed after the challenger's
+    training began.
 
     A canary compares two models under one data regime. When the champion's
-    labelled errors show a change located after the canary started (and as large
-    as the performance trigger acts on), both arms were trained before it: the
+    labelled errors show a change located after the challenger's training began
+    (``last_training_at``; the canary's start when that is unknown or later) and as
+    large as the performance trigger acts on, both arms were trained before it: the
     comparison no longer answers the question. The challenger is archived and the
     champion serves alone; the performance trigger, steady again, retrains on the
-    rows after the change.
+    rows after the change. (A change during training and the gate counts too: the
+    gate then compared two models that never saw the new regime.)
     """
     change = acted_on_change(evidence, policy.triggers.performance)
     started = state.canary_started_at
-    if (change is None or started is None or change.at < started
+    if started is None:
+        return None
+    # The challenger learnt from rows labelled before its training began: a change after
+    # that (during training or the gate, too) is one neither arm has seen.
+    trained = state.last_training_at
+    since = trained if trained is not None and trained <= started else started
+    if (change is None or change.at < since
             or state.champion is None or state.challenger is None):
         return None
+    when = "after the canary began" if change.at >= started else (
+        "after the challenger's training began")
     return Decision(
         "archive_candidate",
         (f"the data changed during the canary: {change.detector} found a change in champion "
          f"{state.champion}'s labelled errors {change.rows_since} rows ago (online score "
          f"{change.metric_before:.4g} -> {change.metric_after:.4g}, "
-         f"{change.relative_drop:+.1%} worse), after the canary began; both versions were "
+         f"{change.relative_drop:+.1%} worse), {when}; both versions were "
          "trained before it, so the experiment is ended and the champion serves alone",),
         {"change_rows_since": float(change.rows_since),
          "change_relative_drop": float(change.relative_drop)},

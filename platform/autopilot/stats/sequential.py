@@ -54,6 +54,7 @@ __all__ = [
     "MsprtStep",
     "SequentialResult",
     "estimate_sigma2",
+    "mean_confidence_sequence",
     "msprt",
     "msprt_from_sums",
     "msprt_proportions",
@@ -218,6 +219,53 @@ def _result(
 
 
 # --------------------------------------------------------------------------- public API
+
+
+def mean_confidence_sequence(
+    total: float, n: int, sigma2: float, tau2: float, alpha: float = 0.05
+) -> tuple[float, float]:
+    """Always-valid interval for one mean: ``total / n`` plus or minus the mixture width.
+
+    The module's normal-mixture boundary with :math:`V = \\sigma^2 / n`. For
+    observations that are :math:`\\sigma^2`-sub-Gaussian about their mean it covers
+    the mean at every ``n`` simultaneously with probability at least ``1 - alpha``
+    (Howard, Ramdas, McAuliffe & Sekhon 2021, the normal mixture), so it may be
+    checked after every observation. 0/1 outcomes are sub-Gaussian with
+    :math:`\\sigma^2 = 1/4`, which makes the guarantee exact for them, not a CLT one.
+
+    Parameters
+    ----------
+    total : float
+        Sum of the ``n`` observations.
+    n : int
+        Observations so far (0: the whole real line).
+    sigma2 : float
+        Variance proxy of one observation.
+    tau2 : float
+        Mixing variance: the scale of the squared deviations to be seen soonest.
+    alpha : float
+        Miscoverage allowed over the whole sequence.
+
+    Returns
+    -------
+    tuple of float
+        ``(low, high)``.
+
+    Examples
+    --------
+    >>> low, high = mean_confidence_sequence(80, 100, sigma2=0.25, tau2=0.01)
+    >>> round(low, 3), round(high, 3)
+    (0.646, 0.954)
+    """
+    alpha = _check_alpha(alpha)
+    sigma2 = _check_positive(sigma2, "sigma2")
+    tau2 = _check_positive(tau2, "tau2")
+    n = _check_count(n, "n")
+    if n == 0:
+        return -np.inf, np.inf
+    w = float(_half_width(np.array([sigma2 / n]), tau2, alpha)[0])
+    mean = float(total) / n
+    return mean - w, mean + w
 
 
 def msprt(

@@ -4,6 +4,7 @@ them, and end a canary the change overtook."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -101,9 +102,23 @@ def test_a_change_after_the_canary_began_ends_it(policy: PolicyConfig) -> None:
         == T0 - 600
 
 
-def test_a_change_from_before_the_canary_does_not_end_it(policy: PolicyConfig) -> None:
-    # the challenger may be the very remedy for it: the canary judges that
-    d = decide(canary(started=T0 - 300), ev(error_change=alarm(at=T0 - 600), arms=ARMS), policy)
+def test_a_change_from_before_the_challengers_training_does_not_end_it(
+    policy: PolicyConfig,
+) -> None:
+    # the challenger (training began at T0 - 900) may be the very remedy: the canary judges
+    d = decide(canary(started=T0 - 300), ev(error_change=alarm(at=T0 - 1000), arms=ARMS), policy)
+    assert d.action != "archive_candidate"
+
+
+def test_a_change_during_the_challengers_training_ends_the_canary(policy: PolicyConfig) -> None:
+    # after its training began, before the canary: the challenger never saw the new regime
+    st = canary(started=T0 - 300)
+    d = decide(st, ev(error_change=alarm(at=T0 - 600), arms=ARMS), policy)
+    assert (d.action, d.version) == ("archive_candidate", "4")
+    assert "after the challenger's training began" in d.reasons[0]
+    # with no training on record the canary's start is the line, as before
+    d = decide(replace(st, last_training_at=None), ev(error_change=alarm(at=T0 - 600),
+                                                      arms=ARMS), policy)
     assert d.action != "archive_candidate"
 
 

@@ -14,6 +14,7 @@ from autopilot.stats.sequential import (
     MsprtStep,
     SequentialResult,
     estimate_sigma2,
+    mean_confidence_sequence,
     msprt,
     msprt_from_sums,
     msprt_proportions,
@@ -203,3 +204,45 @@ def test_bad_input_names_the_problem() -> None:
         msprt_proportions_from_counts(10, 11, 10, 1, 0.1)
     with pytest.raises(ValueError, match="control holds only NaN"):
         estimate_sigma2([np.nan, np.nan])
+
+
+def test_mean_confidence_sequence_is_the_mixture_boundary_around_one_mean() -> None:
+    # Ville: the mixture martingale for the mean equals 1/alpha exactly at both edges
+    low, high = mean_confidence_sequence(37.0, 50, sigma2=0.25, tau2=0.002, alpha=0.05)
+    v, mean = 0.25 / 50, 37.0 / 50
+    for theta in (low, high):
+        lam = math.sqrt(v / (v + 0.002)) * math.exp(0.002 * (mean - theta) ** 2
+                                                    / (2 * v * (v + 0.002)))
+        assert lam == pytest.approx(20.0, rel=1e-9)
+    assert (low + high) / 2 == pytest.approx(mean, rel=1e-12)
+    # wider than the fixed-n normal interval it replaces (the price of peeking)
+    z = stats.norm.ppf(0.975) * math.sqrt(mean * (1 - mean) / 50)
+    assert high - mean > z
+    assert mean_confidence_sequence(0.0, 0, sigma2=0.25, tau2=0.01) == (-math.inf, math.inf)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.85])
+def test_mean_confidence_sequence_covers_0_1_outcomes_at_every_n(p: float) -> None:
+    # sigma2 = 1/4 bounds any 0/1 variable: the guarantee is exact, checked after every row
+    rng = np.random.default_rng(7)
+    runs, n, alpha = 1000, 1000, 0.05
+    k = np.arange(1, n + 1)
+    # the half-width depends on n only: read it off the function once per n
+    width = np.array([mean_confidence_sequence(0.0, i, 0.25, 0.002, alpha)[1] for i in k])
+    m = np.cumsum(rng.random((runs, n)) < p, axis=1) / k
+    misses = (np.abs(m - p) > width).any(axis=1).mean()
+    half = stats.norm.ppf(1 - alpha / 2) * np.sqrt(m * (1 - m) / k)
+    naive = (np.abs(m - p) > half)[:, 29:].any(axis=1).mean()  # peeking at a fixed-n interval
+    assert misses <= alpha + 3 * math.sqrt(alpha * (1 - alpha) / runs)
+    assert naive >= 3 * alpha
+
+
+def test_mean_confidence_sequence_bad_input_names_the_problem() -> None:
+    with pytest.raises(ValueError, match="n must be a non-negative integer"):
+        mean_confidence_sequence(1.0, -1, 0.25, 0.01)
+    with pytest.raises(ValueError, match="sigma2"):
+        mean_confidence_sequence(1.0, 2, 0.0, 0.01)
+    with pytest.raises(ValueError, match="tau2"):
+        mean_confidence_sequence(1.0, 2, 0.25, -1.0)
+    with pytest.raises(ValueError, match="alpha"):
+        mean_confidence_sequence(1.0, 2, 0.25, 0.01, alpha=1.5)
