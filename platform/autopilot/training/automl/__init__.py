@@ -13,7 +13,8 @@ trials
 ensemble
     The top-k ensemble: members, out-of-fold score, the fitted voting model.
 mlflow_logging
-    The experiment, one nested MLflow run per trial, the winner's model.
+    The experiment, the parent run, one nested MLflow run per trial (and the
+    ensemble), the leaderboard artifact, the winner's model, the parent's summary.
 results
     :class:`AutoMLResult`, :class:`EnsembleInfo`, the ranked leaderboard.
 

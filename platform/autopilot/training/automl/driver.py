@@ -14,7 +14,8 @@ import os
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,32 +27,27 @@ from autopilot.errors import ConfigError, DataError, TrainingError
 from autopilot.schema import FeatureSchema
 from autopilot.training.automl.ensemble import build_ensemble, ensemble_candidate
 from autopilot.training.automl.folds import make_folds
-from autopilot.training.automl.mlflow_logging import experiment_id, log_trials, log_winner_model
-from autopilot.training.automl.results import AutoMLResult, EnsembleInfo, rank_leaderboard
+from autopilot.training.automl.mlflow_logging import (
+    experiment_id,
+    log_ensemble,
+    log_leaderboard,
+    log_summary,
+    log_trials,
+    log_winner_model,
+    parent_run,
+)
+from autopilot.training.automl.results import (
+    AutoMLResult,
+    EnsembleInfo,
+    leaderboard_row,
+    rank_leaderboard,
+)
 from autopilot.training.automl.search import FamilySearcher, protecting_asha, warm_points
 from autopilot.training.automl.trials import Trial, collect_trials, cv_trial, objective_sign
 from autopilot.training.families import build_pipeline, family_names
 from autopilot.training.metrics import default_metric, get_metric
 
 __all__ = ["ensure_ray", "run_automl"]
-
-
-def _trial_dirname(trial: Any) -> str:
-    return f"trial_{trial.trial_id}"
-
-
-@contextlib.contextmanager
-def _quiet_result_fetch() -> Any:
-    """Tune's ResultGrid looks for per-trial result files, which the disabled
-    file loggers never write; the metrics come from memory regardless, so its
-    warning about them is noise."""
-    log = logging.getLogger("ray.tune.analysis.experiment_analysis")
-    level = log.level
-    log.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        log.setLevel(level)
 
 
 def ensure_ray(num_cpus: int = 2) -> None:
@@ -67,32 +63,6 @@ def ensure_ray(num_cpus: int = 2) -> None:
     else:
         # address="local": never attach to some other cluster that happens to run here.
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-
-
-def _resolve_families(training_cfg: TrainingConfig, task: str) -> tuple[str, ...]:
-    known = CLASSIFICATION_FAMILIES if task == "classification" else REGRESSION_FAMILIES
-    if training_cfg.families is None:
-        return family_names(task)
-    bad = [f for f in training_cfg.families if f not in known]
-    if bad:
-        raise ConfigError(
-            f"training.families: unknown {task} famil{'y' if len(bad) == 1 else 'ies'} "
-            f"{', '.join(map(repr, bad))}; known: {', '.join(known)}"
-        )
-    if not training_cfg.families:
-        raise ConfigError("training.families: give at least one family (or omit the key)")
-    return tuple(dict.fromkeys(training_cfg.families))
-
-
-def _resolve_metric(training_cfg: TrainingConfig, task: str, n_classes: int) -> str:
-    name = training_cfg.metric or default_metric(task, n_classes)
-    try:
-        m = get_metric(name)
-    except ValueError as exc:
-        raise ConfigError(f"training.metric: {exc}") from None
-    if m.task != task:
-        raise ConfigError(f"training.metric: {name!r} is a {m.task} metric but the task is {task}")
-    return name
 
 
 def run_automl(
@@ -151,12 +121,96 @@ def run_automl(
     TrainingError
         No trial completed (every configuration failed or the budget was too short).
     """
-    import mlflow
-    from mlflow.entities import Metric, Param, RunTag
-    from ray import tune
-    from threadpoolctl import threadpool_limits
+    import mlflow  # before the clock starts: its first import is not the search's time
 
     t_start = time.perf_counter()
+    problem = _prepare(X, y, schema, training_cfg, task=task, time_ordered=time_ordered)
+    _connect_ray(training_cfg.cpus_per_trial)
+    # time_budget_s bounds the whole call: what setup used and a tenth for the refit,
+    # the ensemble and logging come off the search's share.
+    budget_s = max(1.0, 0.9 * training_cfg.time_budget_s - (time.perf_counter() - t_start))
+    trials, tune_duration = _run_search(
+        problem, training_cfg, warm_start=warm_start, budget_s=budget_s, storage_path=storage_path
+    )
+    best_single = _best_single(trials, problem, training_cfg)
+    ensemble = _ensemble(trials, best_single, problem, training_cfg)
+    winner = ensemble.trial if ensemble is not None and ensemble.info.selected else best_single
+    best_model = _fit_winner(best_single, ensemble, problem, training_cfg)
+
+    # MLflow: parent run, one nested run per trial, the winner holds model + leaderboard.
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
+    exp_id = experiment_id(client, tracking_uri, experiment)
+    with parent_run(client, exp_id, run_name, parent_tags) as parent_id:
+        leaderboard = _log_candidates(client, exp_id, parent_id, problem, trials, ensemble, winner)
+        if log_model:
+            log_winner_model(client, winner.run_id, best_model, problem.X, task)
+        client.set_tag(winner.run_id, "autopilot.winner", "true")
+        _log_parent_summary(
+            client,
+            parent_id,
+            problem,
+            training_cfg,
+            trials,
+            winner,
+            warm_start=warm_start,
+            time_ordered=time_ordered,
+            tune_duration=tune_duration,
+            t_start=t_start,
+        )
+
+    return AutoMLResult(
+        leaderboard=leaderboard,
+        best_model=best_model,
+        best_family=winner.family,
+        best_params=dict(winner.params),
+        best_score=winner.cv_mean,
+        best_std=winner.cv_std,
+        metric=problem.metric,
+        mode="max" if problem.sign > 0 else "min",
+        parent_run_id=parent_id,
+        best_run_id=winner.run_id,
+        ensemble=ensemble.info if ensemble is not None else None,
+        n_trials=len(trials),
+        duration_s=time.perf_counter() - t_start,
+        classes=tuple(problem.classes.tolist()),
+        tune_duration_s=tune_duration,
+    )
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """The validated inputs every step of a search shares."""
+
+    X: pd.DataFrame  # the schema's columns in schema order, index 0..n-1
+    y: np.ndarray
+    schema: FeatureSchema
+    task: str
+    classes: np.ndarray  # sorted labels; empty for regression
+    families: tuple[str, ...]
+    metric: str
+    sign: float  # objective_sign(metric)
+    folds: list[tuple[np.ndarray, np.ndarray]]
+
+
+def _prepare(
+    X: pd.DataFrame,
+    y: Any,
+    schema: FeatureSchema,
+    training_cfg: TrainingConfig,
+    *,
+    task: str,
+    time_ordered: bool,
+) -> _Problem:
+    """Validate the inputs, resolve the families and the metric, and fix the folds.
+
+    Raises
+    ------
+    ConfigError
+        Unknown task, family or metric, or a metric for the other task.
+    DataError
+        X is no DataFrame, lacks schema columns or differs from y in length, the
+        target has a single class, or the rows are too few for the folds.
+    """
     if task not in ("classification", "regression"):
         raise ConfigError(f"task must be 'classification' or 'regression', got {task!r}")
     if not isinstance(X, pd.DataFrame):
@@ -173,21 +227,63 @@ def run_automl(
         raise DataError(f"target {schema.target!r} has a single class {classes.tolist()}")
     families = _resolve_families(training_cfg, task)
     metric = _resolve_metric(training_cfg, task, len(classes))
-    sign = objective_sign(metric)
     folds = make_folds(
         y_arr, training_cfg.cv_folds, task, time_ordered=time_ordered, seed=training_cfg.seed
     )
-    n_folds = len(folds)
-    rng = np.random.default_rng(training_cfg.seed)
+    return _Problem(
+        X=X,
+        y=y_arr,
+        schema=schema,
+        task=task,
+        classes=classes,
+        families=families,
+        metric=metric,
+        sign=objective_sign(metric),
+        folds=folds,
+    )
 
+
+def _resolve_families(training_cfg: TrainingConfig, task: str) -> tuple[str, ...]:
+    known = CLASSIFICATION_FAMILIES if task == "classification" else REGRESSION_FAMILIES
+    if training_cfg.families is None:
+        return family_names(task)
+    bad = [f for f in training_cfg.families if f not in known]
+    if bad:
+        raise ConfigError(
+            f"training.families: unknown {task} famil{'y' if len(bad) == 1 else 'ies'} "
+            f"{', '.join(map(repr, bad))}; known: {', '.join(known)}"
+        )
+    if not training_cfg.families:
+        raise ConfigError("training.families: give at least one family (or omit the key)")
+    return tuple(dict.fromkeys(training_cfg.families))
+
+
+def _resolve_metric(training_cfg: TrainingConfig, task: str, n_classes: int) -> str:
+    name = training_cfg.metric or default_metric(task, n_classes)
+    try:
+        m = get_metric(name)
+    except ValueError as exc:
+        raise ConfigError(f"training.metric: {exc}") from None
+    if m.task != task:
+        raise ConfigError(f"training.metric: {name!r} is a {m.task} metric but the task is {task}")
+    return name
+
+
+def _connect_ray(cpus_per_trial: float) -> None:
+    """Connect to Ray and check that one trial fits on the cluster.
+
+    Raises
+    ------
+    TrainingError
+        ``cpus_per_trial`` exceeds the cluster's CPUs.
+    """
     ensure_ray()
     import ray
 
     total_cpus = float(ray.cluster_resources().get("CPU", 0.0))
-    if total_cpus < training_cfg.cpus_per_trial:
+    if total_cpus < cpus_per_trial:
         raise TrainingError(
-            f"training.cpus_per_trial={training_cfg.cpus_per_trial} exceeds the cluster's "
-            f"{total_cpus:g} CPUs"
+            f"training.cpus_per_trial={cpus_per_trial} exceeds the cluster's {total_cpus:g} CPUs"
         )
     # Tune's per-trial JSON/CSV/TensorBoard loggers are not needed (MLflow holds the
     # record) and cost time per result on a small machine.
@@ -196,41 +292,87 @@ def run_automl(
     # The legacy reporter honours verbose=0; the new one prints a config box per run.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
+
+def _threads(cpus_per_trial: float) -> int:
+    """BLAS/OpenMP threads for one fit: the trial's whole CPUs, at least one."""
+    return max(1, int(cpus_per_trial))
+
+
+@contextlib.contextmanager
+def _tune_storage(storage_path: str | os.PathLike[str] | None) -> Iterator[str]:
+    """Tune's folder as an absolute path: ``storage_path``, else a temporary folder
+    that is removed on exit."""
+    if storage_path is not None:
+        yield str(Path(storage_path).resolve())
+        return
+    with tempfile.TemporaryDirectory(prefix="autopilot-tune-") as tmp:
+        yield str(Path(tmp).resolve())
+
+
+def _trial_dirname(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+@contextlib.contextmanager
+def _quiet_result_fetch() -> Any:
+    """Tune's ResultGrid looks for per-trial result files, which the disabled
+    file loggers never write; the metrics come from memory regardless, so its
+    warning about them is noise."""
+    log = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def _run_search(
+    problem: _Problem,
+    training_cfg: TrainingConfig,
+    *,
+    warm_start: Mapping[str, Any] | None,
+    budget_s: float,
+    storage_path: str | os.PathLike[str] | None,
+) -> tuple[list[Trial], float]:
+    """Run the Tune search: the family searcher, ASHA over folds, ``cv_trial`` per configuration.
+
+    Returns
+    -------
+    trials
+        Every trial Tune ran: complete, stopped early or failed.
+    tune_duration
+        Wall time of ``Tuner.fit`` in seconds.
+    """
+    from ray import tune
+
+    n_folds = len(problem.folds)
     searcher = FamilySearcher(
-        task,
-        families,
-        rng,
-        points_to_evaluate=warm_points(warm_start, families, task),
-        n_rows=len(X),
+        problem.task,
+        problem.families,
+        np.random.default_rng(training_cfg.seed),
+        points_to_evaluate=warm_points(warm_start, problem.families, problem.task),
+        n_rows=len(problem.X),
     )
-    threads = max(1, int(training_cfg.cpus_per_trial))
-    # time_budget_s bounds the whole call: what setup used and a tenth for the refit,
-    # the ensemble and logging come off the search's share.
-    tune_budget = max(1.0, 0.9 * training_cfg.time_budget_s - (time.perf_counter() - t_start))
-    grace = max(1, n_folds // 2)
     scheduler = protecting_asha(
-        time_attr="fold", max_t=n_folds, grace_period=grace, reduction_factor=2
+        time_attr="fold", max_t=n_folds, grace_period=max(1, n_folds // 2), reduction_factor=2
     )
     trainable = tune.with_resources(
         tune.with_parameters(
             cv_trial,
-            X=X,
-            y=y_arr,
-            folds=folds,
-            schema=schema,
-            task=task,
-            metric=metric,
-            classes=classes,
+            X=problem.X,
+            y=problem.y,
+            folds=problem.folds,
+            schema=problem.schema,
+            task=problem.task,
+            metric=problem.metric,
+            classes=problem.classes,
             seed=training_cfg.seed,
-            threads=threads,
+            threads=_threads(training_cfg.cpus_per_trial),
         ),
         {"cpu": training_cfg.cpus_per_trial},
     )
-    tmp_ctx = (
-        tempfile.TemporaryDirectory(prefix="autopilot-tune-") if storage_path is None else None
-    )
-    storage = str(Path(tmp_ctx.name if tmp_ctx else storage_path).resolve())
-    try:
+    with _tune_storage(storage_path) as storage:
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
@@ -239,7 +381,7 @@ def run_automl(
                 search_alg=searcher,
                 scheduler=scheduler,
                 num_samples=training_cfg.num_trials,
-                time_budget_s=tune_budget,
+                time_budget_s=budget_s,
                 reuse_actors=True,
                 trial_dirname_creator=_trial_dirname,
             ),
@@ -254,174 +396,166 @@ def run_automl(
         with _quiet_result_fetch():
             grid = tuner.fit()
         tune_duration = time.perf_counter() - t_tune
-        trials = collect_trials(grid, n_folds)
-    finally:
-        if tmp_ctx is not None:
-            tmp_ctx.cleanup()
+        return collect_trials(grid, n_folds), tune_duration
 
+
+def _best_single(trials: list[Trial], problem: _Problem, training_cfg: TrainingConfig) -> Trial:
+    """The complete trial with the best CV score.
+
+    Raises
+    ------
+    TrainingError
+        No trial completed every fold (names up to three of the trials' errors).
+    """
     complete = [t for t in trials if t.status == "complete"]
     if not complete:
         errors = sorted({t.error for t in trials if t.error})
         raise TrainingError(
-            f"no trial completed {n_folds}-fold CV within {training_cfg.time_budget_s:g}s and "
-            f"{training_cfg.num_trials} trials"
+            f"no trial completed {len(problem.folds)}-fold CV within "
+            f"{training_cfg.time_budget_s:g}s and {training_cfg.num_trials} trials"
             + (f"; errors: {'; '.join(errors[:3])}" if errors else "")
         )
-    best_single = max(complete, key=lambda t: sign * t.cv_mean)
+    return max(complete, key=lambda t: problem.sign * t.cv_mean)
 
-    ens = ensemble_candidate(
+
+@dataclass(frozen=True)
+class _Ensemble:
+    """The top-k ensemble as a candidate: its members, its trial record and its summary."""
+
+    members: list[Trial]
+    trial: Trial
+    info: EnsembleInfo  # info.selected: it beat the best single trial
+
+
+def _ensemble(
+    trials: list[Trial], best_single: Trial, problem: _Problem, training_cfg: TrainingConfig
+) -> _Ensemble | None:
+    """The ensemble of the top complete trials, scored from their out-of-fold predictions
+    and selected if it beats ``best_single``; None when it has fewer than two members."""
+    candidate = ensemble_candidate(
         trials,
         k=training_cfg.ensemble_top_k,
-        metric=metric,
-        y=y_arr,
-        folds=folds,
-        task=task,
-        classes=classes,
+        metric=problem.metric,
+        y=problem.y,
+        folds=problem.folds,
+        task=problem.task,
+        classes=problem.classes,
     )
-    ensemble_wins = ens is not None and sign * float(np.mean(ens[1])) > sign * best_single.cv_mean
+    if candidate is None:
+        return None
+    members, scores = candidate
+    classification = problem.task == "classification"
+    trial = Trial(
+        trial_id="ensemble",
+        family="ensemble",
+        params={
+            "members": [{"family": m.family, "params": m.params} for m in members],
+            "voting": "soft" if classification else "mean",
+        },
+        fold_scores=scores,
+        fit_times=[sum(float(np.mean(m.fit_times)) for m in members)],
+        status="complete",
+        error="",
+        oof=None,
+    )
+    info = EnsembleInfo(
+        members=tuple((m.trial_id, m.family) for m in members),
+        member_params=tuple(dict(m.params) for m in members),
+        cv_mean=trial.cv_mean,
+        cv_std=trial.cv_std,
+        selected=problem.sign * trial.cv_mean > problem.sign * best_single.cv_mean,
+        kind="soft_voting" if classification else "averaging",
+    )
+    return _Ensemble(members=members, trial=trial, info=info)
 
-    with warnings.catch_warnings(), threadpool_limits(limits=threads):
+
+def _fit_winner(
+    best_single: Trial,
+    ensemble: _Ensemble | None,
+    problem: _Problem,
+    training_cfg: TrainingConfig,
+) -> Any:
+    """The winner refit on all rows: the ensemble if it was selected, else ``best_single``."""
+    from threadpoolctl import threadpool_limits
+
+    with warnings.catch_warnings(), threadpool_limits(limits=_threads(training_cfg.cpus_per_trial)):
         warnings.simplefilter("ignore")
-        if ens is not None and ensemble_wins:
-            best_model = build_ensemble(ens[0], schema, task, training_cfg.seed)
+        if ensemble is not None and ensemble.info.selected:
+            model = build_ensemble(
+                ensemble.members, problem.schema, problem.task, training_cfg.seed
+            )
         else:
-            best_model = build_pipeline(
-                best_single.family, best_single.params, schema, task, random_state=training_cfg.seed
+            model = build_pipeline(
+                best_single.family,
+                best_single.params,
+                problem.schema,
+                problem.task,
+                random_state=training_cfg.seed,
             )
-        best_model.fit(X, y_arr)
+        model.fit(problem.X, problem.y)
+    return model
 
-    # ---- MLflow: parent run, one nested run per trial, the winner holds model + leaderboard.
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri)
-    exp_id = experiment_id(client, tracking_uri, experiment)
-    parent = client.create_run(
-        exp_id,
-        run_name=run_name,
-        tags={"autopilot.kind": "training", **dict(parent_tags or {})},
-    )
-    parent_id = parent.info.run_id
-    try:
-        log_trials(client, exp_id, parent_id, trials, metric)
-        ensemble_info: EnsembleInfo | None = None
-        rows = [
-            {
-                "trial_id": t.trial_id,
-                "family": t.family,
-                "params": json.dumps(t.params, sort_keys=True),
-                "cv_mean": t.cv_mean,
-                "cv_std": t.cv_std,
-                "folds_done": len(t.fold_scores),
-                "fit_time_s": float(np.mean(t.fit_times)) if t.fit_times else float("nan"),
-                "status": t.status,
-                "error": t.error,
-                "run_id": t.run_id,
-            }
-            for t in trials
-        ]
-        if ens is not None:
-            members, ens_scores = ens
-            ens_trial = Trial(
-                trial_id="ensemble",
-                family="ensemble",
-                params={
-                    "members": [{"family": m.family, "params": m.params} for m in members],
-                    "voting": "soft" if task == "classification" else "mean",
-                },
-                fold_scores=ens_scores,
-                fit_times=[sum(float(np.mean(m.fit_times)) for m in members)],
-                status="complete",
-                error="",
-                oof=None,
-            )
-            log_trials(client, exp_id, parent_id, [ens_trial], metric)
-            client.set_tag(
-                ens_trial.run_id, "autopilot.members", ",".join(m.run_id for m in members)
-            )
-            rows.append(
-                {
-                    "trial_id": "ensemble",
-                    "family": "ensemble",
-                    "params": json.dumps(ens_trial.params, sort_keys=True),
-                    "cv_mean": ens_trial.cv_mean,
-                    "cv_std": ens_trial.cv_std,
-                    "folds_done": n_folds,
-                    "fit_time_s": ens_trial.fit_times[0],
-                    "status": "complete",
-                    "error": "",
-                    "run_id": ens_trial.run_id,
-                }
-            )
-            ensemble_info = EnsembleInfo(
-                members=tuple((m.trial_id, m.family) for m in members),
-                member_params=tuple(dict(m.params) for m in members),
-                cv_mean=ens_trial.cv_mean,
-                cv_std=ens_trial.cv_std,
-                selected=bool(ensemble_wins),
-                kind="soft_voting" if task == "classification" else "averaging",
-            )
-            winner = ens_trial if ensemble_wins else best_single
-        else:
-            winner = best_single
-        leaderboard = rank_leaderboard(rows, sign)
 
-        with tempfile.TemporaryDirectory() as tmp:
-            csv = Path(tmp) / "leaderboard.csv"
-            leaderboard.to_csv(csv, index=False)
-            client.log_artifact(winner.run_id, str(csv))
-            client.log_artifact(parent_id, str(csv))
-        if log_model:
-            log_winner_model(client, winner.run_id, best_model, X, task)
-        client.set_tag(winner.run_id, "autopilot.winner", "true")
+def _log_candidates(
+    client: Any,
+    exp_id: str,
+    parent_id: str,
+    problem: _Problem,
+    trials: list[Trial],
+    ensemble: _Ensemble | None,
+    winner: Trial,
+) -> pd.DataFrame:
+    """Log each trial, then the ensemble, as a nested run of ``parent_id``; rank them into
+    the leaderboard, which goes into the winner's run and the parent run."""
+    log_trials(client, exp_id, parent_id, trials, problem.metric)
+    candidates = list(trials)
+    if ensemble is not None:
+        log_ensemble(client, exp_id, parent_id, ensemble.trial, ensemble.members, problem.metric)
+        candidates.append(ensemble.trial)
+    leaderboard = rank_leaderboard([leaderboard_row(t) for t in candidates], problem.sign)
+    log_leaderboard(client, leaderboard, [winner.run_id, parent_id])
+    return leaderboard
 
-        now = int(time.time() * 1000)
-        duration = time.perf_counter() - t_start
-        client.log_batch(
-            parent_id,
-            metrics=[
-                Metric(f"best_cv_{metric}", winner.cv_mean, now, 0),
-                Metric("n_trials", float(len(trials)), now, 0),
-                Metric("n_complete", float(len(complete)), now, 0),
-                Metric("tune_duration_s", tune_duration, now, 0),
-                Metric("duration_s", duration, now, 0),
-            ],
-            params=[
-                Param("task", task),
-                Param("metric", metric),
-                Param("families", ",".join(families)),
-                Param("num_trials", str(training_cfg.num_trials)),
-                Param("time_budget_s", str(training_cfg.time_budget_s)),
-                Param("cv_folds", str(n_folds)),
-                Param("cv_kind", "time_series" if time_ordered else "kfold"),
-                Param("cpus_per_trial", str(training_cfg.cpus_per_trial)),
-                Param("ensemble_top_k", str(training_cfg.ensemble_top_k)),
-                Param("seed", str(training_cfg.seed)),
-                Param("n_rows", str(len(X))),
-                Param("n_features", str(X.shape[1])),
-                Param("warm_start", json.dumps(warm_start, sort_keys=True, default=str)[:6000]),
-            ],
-            tags=[
-                RunTag("autopilot.best_run_id", winner.run_id),
-                RunTag("autopilot.best_family", winner.family),
-            ],
-        )
-        client.set_terminated(parent_id, "FINISHED")
-    except Exception:
-        client.set_terminated(parent_id, "FAILED")
-        raise
 
-    return AutoMLResult(
-        leaderboard=leaderboard,
-        best_model=best_model,
-        best_family=winner.family,
-        best_params=dict(winner.params),
-        best_score=winner.cv_mean,
-        best_std=winner.cv_std,
-        metric=metric,
-        mode="max" if sign > 0 else "min",
-        parent_run_id=parent_id,
-        best_run_id=winner.run_id,
-        ensemble=ensemble_info,
-        n_trials=len(trials),
-        duration_s=time.perf_counter() - t_start,
-        classes=tuple(classes.tolist()),
-        tune_duration_s=tune_duration,
+def _log_parent_summary(
+    client: Any,
+    parent_id: str,
+    problem: _Problem,
+    training_cfg: TrainingConfig,
+    trials: list[Trial],
+    winner: Trial,
+    *,
+    warm_start: Mapping[str, Any] | None,
+    time_ordered: bool,
+    tune_duration: float,
+    t_start: float,
+) -> None:
+    """The parent run's summary: the winner's score, counts and durations, the search's
+    settings, and which run won."""
+    log_summary(
+        client,
+        parent_id,
+        metrics={
+            f"best_cv_{problem.metric}": winner.cv_mean,
+            "n_trials": float(len(trials)),
+            "n_complete": float(sum(t.status == "complete" for t in trials)),
+            "tune_duration_s": tune_duration,
+            "duration_s": time.perf_counter() - t_start,
+        },
+        params={
+            "task": problem.task,
+            "metric": problem.metric,
+            "families": ",".join(problem.families),
+            "num_trials": str(training_cfg.num_trials),
+            "time_budget_s": str(training_cfg.time_budget_s),
+            "cv_folds": str(len(problem.folds)),
+            "cv_kind": "time_series" if time_ordered else "kfold",
+            "cpus_per_trial": str(training_cfg.cpus_per_trial),
+            "ensemble_top_k": str(training_cfg.ensemble_top_k),
+            "seed": str(training_cfg.seed),
+            "n_rows": str(len(problem.X)),
+            "n_features": str(problem.X.shape[1]),
+            "warm_start": json.dumps(warm_start, sort_keys=True, default=str)[:6000],
+        },
+        tags={"autopilot.best_run_id": winner.run_id, "autopilot.best_family": winner.family},
     )

@@ -1,4 +1,5 @@
-"""The MLflow record of a search: the experiment, one nested run per trial, the winner's model.
+"""The MLflow record of a search: the experiment, the parent run, one nested run per trial
+(and the ensemble), the leaderboard, the winner's model and the parent's summary.
 
 Logging happens in the driver after the search, so workers stay fast.
 MLflow is imported inside the functions.
@@ -6,10 +7,12 @@ MLflow is imported inside the functions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -19,7 +22,15 @@ import pandas as pd
 
 from autopilot.training.automl.trials import Trial
 
-__all__ = ["experiment_id", "log_trials", "log_winner_model"]
+__all__ = [
+    "experiment_id",
+    "log_ensemble",
+    "log_leaderboard",
+    "log_summary",
+    "log_trials",
+    "log_winner_model",
+    "parent_run",
+]
 
 
 def _artifact_location(tracking_uri: str, experiment: str) -> str | None:
@@ -48,6 +59,22 @@ def experiment_id(client: Any, tracking_uri: str, experiment: str) -> str:
         if exp is None:
             raise
         return str(exp.experiment_id)
+
+
+@contextlib.contextmanager
+def parent_run(
+    client: Any, exp_id: str, run_name: str, extra_tags: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """Create a training's parent run and yield its id; it ends FINISHED, or FAILED if the
+    block raises."""
+    tags = {"autopilot.kind": "training", **dict(extra_tags or {})}
+    run_id = client.create_run(exp_id, run_name=run_name, tags=tags).info.run_id
+    try:
+        yield run_id
+        client.set_terminated(run_id, "FINISHED")
+    except Exception:
+        client.set_terminated(run_id, "FAILED")
+        raise
 
 
 def log_trials(
@@ -93,6 +120,43 @@ def log_trials(
         tags = [RunTag("autopilot.error", t.error[:5000])] if t.error else []
         client.log_batch(run.info.run_id, metrics=metrics, params=params, tags=tags)
         client.set_terminated(run.info.run_id, "FAILED" if t.status == "error" else "FINISHED")
+
+
+def log_ensemble(
+    client: Any, exp_id: str, parent_id: str, ensemble: Trial, members: Sequence[Trial], metric: str
+) -> None:
+    """The ensemble's nested run, tagged with its members' runs (so log the members first)."""
+    log_trials(client, exp_id, parent_id, [ensemble], metric)
+    client.set_tag(ensemble.run_id, "autopilot.members", ",".join(m.run_id for m in members))
+
+
+def log_leaderboard(client: Any, leaderboard: pd.DataFrame, run_ids: Sequence[str]) -> None:
+    """``leaderboard.csv`` into each of ``run_ids``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "leaderboard.csv"
+        leaderboard.to_csv(csv, index=False)
+        for run_id in run_ids:
+            client.log_artifact(run_id, str(csv))
+
+
+def log_summary(
+    client: Any,
+    run_id: str,
+    *,
+    metrics: Mapping[str, float],
+    params: Mapping[str, str],
+    tags: Mapping[str, str],
+) -> None:
+    """Metrics (step 0), params and tags into ``run_id`` in one batch."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
+        params=[Param(k, v) for k, v in params.items()],
+        tags=[RunTag(k, v) for k, v in tags.items()],
+    )
 
 
 def log_winner_model(client: Any, run_id: str, model: Any, X: pd.DataFrame, task: str) -> None:

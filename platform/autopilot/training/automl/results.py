@@ -1,12 +1,13 @@
 """What one AutoML search returns: the result, the ensemble that competed, the leaderboard.
 
 :class:`AutoMLResult` is what :func:`~autopilot.training.automl.run_automl`
-returns; :func:`rank_leaderboard` orders its leaderboard (complete trials
-first, best score first).
+returns; :func:`leaderboard_row` turns a logged trial into a leaderboard row and
+:func:`rank_leaderboard` orders the rows (complete trials first, best score first).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -14,7 +15,15 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["LEADERBOARD_COLUMNS", "AutoMLResult", "EnsembleInfo", "rank_leaderboard"]
+from autopilot.training.automl.trials import Trial
+
+__all__ = [
+    "LEADERBOARD_COLUMNS",
+    "AutoMLResult",
+    "EnsembleInfo",
+    "leaderboard_row",
+    "rank_leaderboard",
+]
 
 LEADERBOARD_COLUMNS = [
     "rank",
@@ -86,6 +95,22 @@ class AutoMLResult:
     duration_s: float
     classes: tuple[Any, ...] = ()
     tune_duration_s: float = 0.0
+
+
+def leaderboard_row(t: Trial) -> dict[str, Any]:
+    """The leaderboard row of a trial (or the ensemble's record) once it is logged."""
+    return {
+        "trial_id": t.trial_id,
+        "family": t.family,
+        "params": json.dumps(t.params, sort_keys=True),
+        "cv_mean": t.cv_mean,
+        "cv_std": t.cv_std,
+        "folds_done": len(t.fold_scores),
+        "fit_time_s": float(np.mean(t.fit_times)) if t.fit_times else float("nan"),
+        "status": t.status,
+        "error": t.error,
+        "run_id": t.run_id,
+    }
 
 
 def rank_leaderboard(rows: list[dict[str, Any]], sign: float) -> pd.DataFrame:
