@@ -14,7 +14,8 @@ predicted before its label is used). Streams:
   replayed from the CSV like any user's history.
 
 The policy is the shipped example's (``examples/autopilot.yaml``: drift severity
-high, 5 % performance drop or a located change in the error stream, 60 s between
+high unless labelled rows say the champion holds up, 5 % performance drop or a
+located change in the error stream, 60 s between
 trainings, 5-25-50-100 % canary ending after 5,000 labelled rows), with one row
 per second of the stream's clock. Goal: accuracy at least periodic's
 with at most half its retrains. Prints a table; writes
