@@ -45,6 +45,7 @@ from autopilot.policy.triggers import (
     acted_on_change,
     evaluate_triggers,
     window_change,
+    window_drop,
 )
 from autopilot.policy.types import (
     Decision,
@@ -189,14 +190,17 @@ def _neither_arm_meets_the_bar(
     """
     perf = policy.triggers.performance
     champ, chal = state.champion, state.challenger
-    base, value = evidence.baseline_value, evidence.metric_value
-    if (champ is None or chal is None or not perf.enabled or evidence.metric_name != "accuracy"
-            or base is None or value is None or not np.isfinite(base)
-            or evidence.metric_labels < perf.min_labels):
+    if champ is None or chal is None or not perf.enabled or evidence.metric_name != "accuracy":
         return None
+    # the champion fails as the trigger's window view judges it, on labels, by the drop
+    window = window_drop(evidence, perf)
+    if (not window.fired or window.numbers.get("estimated") != 0.0
+            or window.numbers.get("relative_drop", 0.0) < perf.relative_drop):
+        return None
+    base, value = window.numbers["baseline"], window.numbers["value"]
     bar = base * (1.0 - perf.relative_drop)
     arm = evidence.arms.get(chal)
-    if value >= bar or arm is None or arm.score_sumsq is not None or arm.labelled == 0:
+    if arm is None or arm.score_sumsq is not None or arm.labelled == 0:
         return None
     _, high = mean_confidence_sequence(arm.successes, arm.labelled, sigma2=0.25,
                                        tau2=(base - bar) ** 2, alpha=policy.canary.alpha)

@@ -56,6 +56,7 @@ __all__ = [
     "schedule_trigger",
     "volume_trigger",
     "window_change",
+    "window_drop",
 ]
 
 URGENT_TRIGGERS = frozenset({"drift", "performance", "manual"})
@@ -123,7 +124,7 @@ def performance_trigger(evidence: Evidence, cfg: PerformanceTrigger) -> TriggerR
     name = "performance"
     if not cfg.enabled:
         return _off(name)
-    window = _window_drop(evidence, cfg)
+    window = window_drop(evidence, cfg)
     stream = _stream_drop(evidence, cfg)
     numbers = {**window.numbers, **stream.numbers}
     fired = [r for r in (window, stream) if r.fired]
@@ -133,7 +134,13 @@ def performance_trigger(evidence: Evidence, cfg: PerformanceTrigger) -> TriggerR
     return TriggerResult(name, False, reason, numbers, True)
 
 
-def _window_drop(evidence: Evidence, cfg: PerformanceTrigger) -> TriggerResult:
+def window_drop(evidence: Evidence, cfg: PerformanceTrigger) -> TriggerResult:
+    """The performance trigger's window view: the champion's labelled metric (or the
+    estimate while labels are few) against the absolute floor and its baseline.
+
+    ``numbers["estimated"]`` says whether the estimate stood in; ``relative_drop`` is
+    set when a baseline was compared.
+    """
     name = "performance"
     value = evidence.metric_value
     source = "labelled"

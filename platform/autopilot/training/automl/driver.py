@@ -134,8 +134,9 @@ def run_automl(
     )
     best_single = _best_single(trials, problem, training_cfg)
     ensemble = _ensemble(trials, best_single, problem, training_cfg)
-    winner = ensemble.trial if ensemble is not None and ensemble.info.selected else best_single
-    best_model = _fit_winner(best_single, ensemble, problem, training_cfg)
+    selected = ensemble if ensemble is not None and ensemble.info.selected else None
+    winner = selected.trial if selected is not None else best_single
+    best_model = _fit_winner(winner, selected, problem, training_cfg)
 
     # MLflow: parent run, one nested run per trial, the winner holds model + leaderboard.
     client = mlflow.MlflowClient(tracking_uri=tracking_uri)
@@ -470,24 +471,24 @@ def _ensemble(
 
 
 def _fit_winner(
-    best_single: Trial,
-    ensemble: _Ensemble | None,
+    winner: Trial,
+    selected: _Ensemble | None,
     problem: _Problem,
     training_cfg: TrainingConfig,
 ) -> Any:
-    """The winner refit on all rows: the ensemble if it was selected, else ``best_single``."""
+    """The winner refit on all rows: the ``selected`` ensemble, or else ``winner``'s pipeline."""
     from threadpoolctl import threadpool_limits
 
     with warnings.catch_warnings(), threadpool_limits(limits=_threads(training_cfg.cpus_per_trial)):
         warnings.simplefilter("ignore")
-        if ensemble is not None and ensemble.info.selected:
+        if selected is not None:
             model = build_ensemble(
-                ensemble.members, problem.schema, problem.task, training_cfg.seed
+                selected.members, problem.schema, problem.task, training_cfg.seed
             )
         else:
             model = build_pipeline(
-                best_single.family,
-                best_single.params,
+                winner.family,
+                winner.params,
                 problem.schema,
                 problem.task,
                 random_state=training_cfg.seed,
